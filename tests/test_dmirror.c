@@ -188,7 +188,15 @@ START_TEST(test_mirror_read)
 	ck_assert_int_eq(dmirror_cmd(HMM_DMIRROR_READ, buf, mirror, NPAGES,
 				     &cmd), 0);
 	ck_assert_uint_eq(cmd.cpages, NPAGES);
-	/* The pages were already present: hmm_range_fault() faulted none. */
+	/* The device mirrored nothing yet: it took one fault for the range. */
+	ck_assert_uint_eq(cmd.faults, 1);
+	ck_assert_int_eq(first_bad_byte(mirror, size), -1);
+
+	/* Now it mirrors the range: a second read takes no fault. */
+	memset(mirror, 0, size);
+	ck_assert_int_eq(dmirror_cmd(HMM_DMIRROR_READ, buf, mirror, NPAGES,
+				     &cmd), 0);
+	ck_assert_uint_eq(cmd.cpages, NPAGES);
 	ck_assert_uint_eq(cmd.faults, 0);
 	ck_assert_int_eq(first_bad_byte(mirror, size), -1);
 
