@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Make sure the Debian packages the pipeline needs are installed.
+# Quiet when nothing is missing, so `make test` stays readable.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PACKAGES=(
+	build-essential bc bison flex libelf-dev linux-source-6.12 check
+	pkg-config lcov shellcheck xz-utils ccache git patch rsync coreutils
+	util-linux
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+	# "ii " is installed; anything else (absent, half-installed, removed
+	# with config left) needs an install.
+	[[ $status == ii* ]] || missing+=("$p")
+done
+
+((${#missing[@]} == 0)) && exit 0
+
+if ((EUID != 0)); then
+	die "missing packages: ${missing[*]}; install them with: sudo apt-get install ${missing[*]}"
+fi
+
+info "installing: ${missing[*]}"
+apt-get update || die "apt-get update failed"
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" ||
+	die "apt-get install ${missing[*]} failed"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Reverse the umhmm patch series on SRC, last patch first, leaving the tree
+# as it was before prepare.sh. Meant for a user's own KERNEL_SRC.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+src=${1:-}
+require_kernel_tree "$src"
+src=$(cd "$src" && pwd -P)
+
+lock src
+
+mapfile -t patches < <(series_patches "$src")
+((${#patches[@]})) || exit 1
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/umhmm-unprepare.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+
+k=$(series_applied_count "$src" "$scratch/state" "${patches[@]}")
+if ((k == 0)); then
+	info "no patch of the series is applied to $src"
+	exit 0
+fi
+for ((i = k - 1; i >= 0; i--)); do
+	info "reverting ${patches[i]##*/}"
+	_patch "$src" "${patches[i]}" -R ||
+		die "cannot revert ${patches[i]##*/} on $src: the tree was changed after prepare.sh"
+done
