@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Build the UML kernel ($KOBJ/linux) for FLAVOR from SRC. Incremental: make
+# decides what is stale. The full Kbuild output goes to $KOBJ/build.log.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+src=${1:-}
+require_kernel_tree "$src"
+src=$(cd "$src" && pwd -P)
+[[ -f $KOBJ/.config ]] || die "$KOBJ/.config is missing: run scripts/configure.sh $src first"
+
+lock "$FLAVOR"
+
+cc=$(umhmm_cc)
+log=$KOBJ/build.log
+phase_begin build
+if ! make -C "$src" ARCH=um SUBARCH=x86_64 O="$KOBJ" CC="$cc" \
+	-j"$(nproc)" linux >"$log" 2>&1; then
+	tail -n 40 "$log" >&2
+	die "kernel build failed (full log: $log)"
+fi
+[[ -x $KOBJ/linux ]] || die "the build succeeded but $KOBJ/linux is missing (log: $log)"
+phase_end build

@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# Boot UML once to run one job, and judge the result.
+#
+#   run.sh [-t TIMEOUT_S] [-k KERNEL] [-i] RESULTS_DIR -- COMMAND [ARGS...]
+#
+# COMMAND runs inside UML as root, from the host's / (hostfs, read-only),
+# with UMHMM_OUT pointing at RESULTS_DIR mounted read-write. The run fails
+# when the job exits non-zero, does not finish, exceeds the timeout, or the
+# kernel logs a splat. -i attaches the terminal (make shell).
+#
+# Environment: UMHMM_VERBOSE=1 streams the kernel log too, not only the
+# job's output; UMHMM_JOB_PHASE names the job's phase in the timings.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+	die "usage: run.sh [-t TIMEOUT_S] [-k KERNEL] [-i] RESULTS_DIR -- COMMAND [ARGS...]"
+}
+
+timeout_s=300
+kernel=$KOBJ/linux
+interactive=
+while getopts ':t:k:i' opt; do
+	case $opt in
+	t) timeout_s=$OPTARG ;;
+	k) kernel=$OPTARG ;;
+	i) interactive=1 ;;
+	*) usage ;;
+	esac
+done
+shift $((OPTIND - 1))
+if (($# < 3)) || [[ $2 != -- ]]; then
+	usage
+fi
+results=$1
+shift 2
+
+[[ $timeout_s =~ ^[1-9][0-9]*$ ]] || die "-t wants a whole number of seconds, not '$timeout_s'"
+[[ -x $kernel ]] || die "no UML kernel at $kernel: build it first (make test builds it)"
+kernel=$(cd "$(dirname "$kernel")" && pwd -P)/$(basename "$kernel")
+
+mkdir -p "$results" || die "cannot create $results"
+results=$(cd "$results" && pwd -P)
+# The kernel command line is split at blanks: these paths travel on it.
+for p in "$results" "$UMHMM_ROOT"; do
+	[[ $p != *[[:space:]]* ]] || die "'$p' contains blanks, which the UML command line cannot carry"
+done
+
+# UML maps its memory file from TMPDIR with PROT_EXEC.
+export TMPDIR=${TMPDIR:-/tmp}
+[[ -d $TMPDIR && -w $TMPDIR ]] || die "TMPDIR=$TMPDIR is not a writable directory"
+if findmnt -n -o OPTIONS -T "$TMPDIR" 2>/dev/null | grep -qw noexec; then
+	die "TMPDIR=$TMPDIR is on a noexec mount; UML needs exec mappings there: set TMPDIR to another directory"
+fi
+
+console=$results/console.log
+rm -f "$results/exit-status" "$results/timing" "$console" "$results/umid"
+
+umid=umhmm-$$-$RANDOM
+uml_dir=$results/.uml
+mkdir -p "$uml_dir"
+printf '%s\n' "$umid" >"$results/umid"
+
+job=$results/job
+{
+	printf '#!/usr/bin/env bash\n# Written by run.sh; runs inside UML.\n'
+	printf 'exec'
+	printf ' %q' "$@"
+	printf '\n'
+} >"$job"
+
+if [[ -n $interactive ]]; then
+	con0=con0=fd:0,fd:1
+else
+	con0=con0=null,fd:1
+fi
+args=(
+	mem=512M rootfstype=hostfs rootflags=/ ro
+	"init=$UMHMM_ROOT/scripts/uml-init"
+	"$con0" con=null ssl=null "umid=$umid" "uml_dir=$uml_dir"
+	"UMHMM_RESULTS=$results" "UMHMM_JOB=$job"
+)
+[[ -z $interactive ]] || args+=(UMHMM_INTERACTIVE=1)
+
+# Every process of this run: the UML process group (UML forks host helper
+# processes) plus anything still carrying our umid on its command line.
+run_processes() {
+	local d p stat rest state pgrp a
+	local -a argv
+	for d in /proc/[0-9]*; do
+		p=${d#/proc/}
+		[[ $p != "$$" ]] || continue
+		{ stat=$(<"$d/stat"); } 2>/dev/null || continue
+		rest=${stat##*) }
+		read -r state _ pgrp _ <<<"$rest"
+		# Zombies are dead already; reaping them is their new parent's job.
+		[[ $state != [ZX] ]] || continue
+		if [[ $pgrp == "${uml_pid:-x}" ]]; then
+			printf '%s\n' "$p"
+			continue
+		fi
+		{ mapfile -d "" -t argv <"$d/cmdline"; } 2>/dev/null || continue
+		for a in "${argv[@]}"; do
+			if [[ $a == "umid=$umid" ]]; then
+				printf "%s\n" "$p"
+				break
+			fi
+		done
+	done
+	return 0
+}
+
+kill_run() {
+	local pids
+	[[ -n ${uml_pid:-} ]] && kill -KILL -- "-$uml_pid" 2>/dev/null
+	mapfile -t pids < <(run_processes)
+	((${#pids[@]} == 0)) || kill -KILL "${pids[@]}" 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	[[ -n ${watchdog_pid:-} ]] && kill "$watchdog_pid" 2>/dev/null
+	[[ -n ${tail_pid:-} ]] && kill "$tail_pid" 2>/dev/null
+	kill_run
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A crash of UML must not leave a core file in the caller's directory.
+ulimit -c 0
+
+t0=$(now_us)
+if [[ -n $interactive ]]; then
+	setsid "$kernel" "${args[@]}" &
+	uml_pid=$!
+else
+	setsid "$kernel" "${args[@]}" </dev/null >"$console" 2>&1 &
+	uml_pid=$!
+	# Stream the console while the file stays complete; by default only
+	# the job's output and splat lines, not the kernel's boot chatter.
+	if [[ -n ${UMHMM_VERBOSE:-} ]]; then
+		tail -s 0.2 -n +1 -F --pid="$uml_pid" "$console" 2>/dev/null &
+	else
+		tail -s 0.2 -n +1 -F --pid="$uml_pid" "$console" 2>/dev/null |
+			awk -v re="$SPLAT_REGEX" \
+				'!/^\[ *[0-9]+\.[0-9]+\]/ || $0 ~ re { print; fflush() }' &
+	fi
+	tail_pid=$!
+fi
+
+# setsid(1) forks only when the caller leads a process group, which a
+# script without job control never does: uml_pid becomes the group to kill
+# once the child has called setsid(), a moment after the fork.
+for _ in {1..50}; do
+	pgrp=
+	{ read -r _ _ _ _ pgrp _ <"/proc/$uml_pid/stat"; } 2>/dev/null || break
+	[[ $pgrp == "$uml_pid" ]] && break
+	sleep 0.02
+done
+[[ -z $pgrp || $pgrp == "$uml_pid" ]] ||
+	info "warning: UML (pid $uml_pid) did not become a process group leader"
+
+flag=$results/.timed-out
+rm -f "$flag"
+(
+	trap 'kill "${s:-}" 2>/dev/null; exit 0' TERM
+	sleep "$timeout_s" &
+	s=$!
+	wait "$s"
+	: >"$flag"
+	kill -KILL -- "-$uml_pid" 2>/dev/null
+) &
+watchdog_pid=$!
+
+uml_rc=0
+wait "$uml_pid" || uml_rc=$?
+t1=$(now_us)
+kill "$watchdog_pid" 2>/dev/null || true
+wait "$watchdog_pid" 2>/dev/null || true
+watchdog_pid=
+if [[ -n ${tail_pid:-} ]]; then
+	wait "$tail_pid" 2>/dev/null || true
+	tail_pid=
+fi
+
+# UML helpers are not our children: wait a moment for them to go, then
+# kill whatever is left so no run ever outlives run.sh.
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	[[ -z $(run_processes) ]] && break
+	sleep 0.1
+done
+mapfile -t left < <(run_processes)
+if ((${#left[@]})); then
+	info "killing ${#left[@]} leftover process(es) of $umid: ${left[*]}"
+	kill_run
+fi
+uml_pid=
+
+fail=
+if [[ -e $flag ]]; then
+	rm -f "$flag"
+	info "timeout after $timeout_s s (console: $console)"
+	fail=1
+elif [[ ! -s $results/exit-status ]]; then
+	info "the job did not finish: kernel crash or hang? see $console (UML exit status $uml_rc)"
+	fail=1
+else
+	status=$(<"$results/exit-status")
+	if [[ $status != 0 ]]; then
+		info "the job failed with exit status $status"
+		fail=1
+	fi
+fi
+
+# Boot and job times come from the guest's uptime at the job's start and
+# end (UML's clock is the host's).
+if [[ -s $results/timing ]]; then
+	boot_up="" job_up=""
+	while read -r what up; do
+		case $what in
+		boot) boot_up=$up ;;
+		job) job_up=$up ;;
+		esac
+	done <"$results/timing"
+	to_us() { local s=${1%.*} f=${1#*.}00; printf '%s\n' "$((10#$s * 1000000 + 10#${f:0:2} * 10000))"; }
+	if [[ -n $boot_up ]]; then
+		phase_record boot "$(fmt_seconds "$(to_us "$boot_up")")"
+		if [[ -n $job_up ]]; then
+			phase_record "${UMHMM_JOB_PHASE:-job}" "$(fmt_seconds "$(($(to_us "$job_up") - $(to_us "$boot_up")))")"
+		fi
+	fi
+fi
+info "UML ran for $(fmt_seconds "$((t1 - t0))") s"
+
+if [[ -s $console ]]; then
+	# Report every splat with what follows it and the test that was
+	# running: the last "umhmm: running NAME" marker before it.
+	if ! awk -v re="$SPLAT_REGEX" -v file="$console" '
+		{ line[NR] = $0 }
+		END {
+			n = 0; until_ = 0; current = ""
+			for (i = 1; i <= NR; i++) {
+				l = line[i]
+				if (l ~ /umhmm: running /) {
+					current = l
+					sub(/.*umhmm: running /, "", current)
+					continue
+				}
+				if (i <= until_ || l !~ re)
+					continue
+				n++
+				printf "--- kernel splat at %s:%d, while running %s ---\n", file, i, (current == "" ? "(no test yet: boot or init)" : current)
+				until_ = i + 20
+				for (j = i; j <= until_ && j <= NR; j++)
+					print line[j]
+				print "---"
+			}
+			exit n > 0
+		}' "$console" >&2; then
+		info "the kernel logged a splat (see above and $console)"
+		fail=1
+	fi
+fi
+
+[[ -z $fail ]] || exit 1
