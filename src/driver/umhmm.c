@@ -1,0 +1,1132 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * umhmm: a test driver for HMM that owns its device memory the way a real
+ * device driver does, through devm_memremap_pages() on a platform device.
+ *
+ * Upstream's lib/test_hmm.c uses plain memremap_pages(), so its selftest
+ * never tears device memory down through devres while processes still map
+ * it.  Here unbinding a device through sysfs evicts every page it handed
+ * out (migrate_device_range()) and then lets devres unmap the memory, which
+ * waits until all device pages are free.  The device memory is simulated:
+ * each device page is backed by a system page holding its data.
+ *
+ * The user ABI is in src/include/umhmm.h.
+ */
+
+#include <linux/atomic.h>
+#include <linux/fs.h>
+#include <linux/highmem.h>
+#include <linux/hmm.h>
+#include <linux/init.h>
+#include <linux/ioport.h>
+#include <linux/kernel.h>
+#include <linux/kref.h>
+#include <linux/memremap.h>
+#include <linux/migrate.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/mmu_notifier.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/overflow.h>
+#include <linux/platform_device.h>
+#include <linux/rmap.h>
+#include <linux/rwsem.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <linux/xarray.h>
+
+#include "umhmm.h"
+
+#define UMHMM_MAX_DEVICES	8
+#define UMHMM_BATCH		64	/* pages per migrate/fault step */
+#define UMHMM_EVICT_TRIES	16
+
+static unsigned int ndevices = 2;
+module_param(ndevices, uint, 0444);
+MODULE_PARM_DESC(ndevices, "number of umhmm platform devices (1-8)");
+
+static unsigned int chunk_pages = 1024;
+module_param(chunk_pages, uint, 0444);
+MODULE_PARM_DESC(chunk_pages, "device pages per memory chunk (512-65536)");
+
+static_assert(MMU_NOTIFY_EXCLUSIVE + 1 == UMHMM_NR_EVENTS);
+
+/* Counters of one device id; they outlive unbind so leaks can be checked. */
+struct umhmm_counters {
+	atomic64_t chunks_added;
+	atomic64_t pages_allocated;
+	atomic64_t pages_freed;
+	atomic64_t migrate_to_ram;
+	atomic64_t migrated_to_device;
+	atomic64_t migrated_to_system;
+	atomic64_t evicted;
+	atomic64_t alloc_failures;
+	atomic64_t copy_failures;
+	atomic64_t invalidations[UMHMM_NR_EVENTS];
+};
+
+static struct umhmm_counters umhmm_counters[UMHMM_MAX_DEVICES];
+
+/* Pagemap owners: devices given the same owner id share device pages. */
+static u8 umhmm_owners[UMHMM_MAX_DEVICES];
+
+struct umhmm_device;
+
+struct umhmm_chunk {
+	struct dev_pagemap pagemap;
+	struct umhmm_device *udev;
+};
+
+struct umhmm_device {
+	struct kref ref;
+	struct device *dev;
+	int id;
+	void *owner;
+	struct umhmm_counters *cnt;
+	struct miscdevice misc;
+	char name[16];
+
+	/* Serialises ioctls against unbind; dead is set under it for write. */
+	struct rw_semaphore teardown;
+	bool dead;
+
+	struct mutex chunk_lock;	/* protects chunks and nchunks */
+	struct umhmm_chunk **chunks;
+	unsigned int nchunks;
+
+	spinlock_t lock;		/* protects the fields below */
+	struct page *free_pages;	/* linked through zone_device_data */
+	unsigned long nfree;
+	unsigned int fail_alloc;
+	unsigned int fail_copy;
+};
+
+/* One open file: a mirror of the opener's address space. */
+struct umhmm_mirror {
+	struct umhmm_device *udev;
+	struct mmu_interval_notifier notifier;
+	struct mutex lock;		/* orders data copies and invalidations */
+	struct xarray exclusive;	/* pfn index -> page held exclusive */
+};
+
+static const struct dev_pagemap_ops umhmm_pagemap_ops;
+
+static void umhmm_device_release(struct kref *ref)
+{
+	struct umhmm_device *udev = container_of(ref, struct umhmm_device, ref);
+
+	kfree(udev->chunks);
+	kfree(udev);
+}
+
+static struct umhmm_chunk *umhmm_page_chunk(struct page *page)
+{
+	return container_of(page->pgmap, struct umhmm_chunk, pagemap);
+}
+
+static bool umhmm_is_our_page(struct page *page)
+{
+	return is_device_private_page(page) &&
+	       page->pgmap->ops == &umhmm_pagemap_ops;
+}
+
+/* The system page that holds the data of a device page. */
+static struct page *umhmm_backing_page(struct page *page)
+{
+	return umhmm_is_our_page(page) ? page->zone_device_data : page;
+}
+
+static bool umhmm_inject(struct umhmm_device *udev, unsigned int *counter,
+			 atomic64_t *stat)
+{
+	bool fail = false;
+
+	spin_lock(&udev->lock);
+	if (*counter) {
+		(*counter)--;
+		fail = true;
+	}
+	spin_unlock(&udev->lock);
+	if (fail)
+		atomic64_inc(stat);
+	return fail;
+}
+
+static int umhmm_add_chunk(struct umhmm_device *udev)
+{
+	unsigned long size = (unsigned long)chunk_pages << PAGE_SHIFT;
+	struct umhmm_chunk *chunk, **chunks;
+	unsigned long pfn, first, last;
+	struct resource *res;
+	void *addr;
+	int ret = 0;
+
+	mutex_lock(&udev->chunk_lock);
+	if (udev->dead) {
+		ret = -ENODEV;
+		goto out;
+	}
+	chunks = krealloc_array(udev->chunks, udev->nchunks + 1,
+				sizeof(*chunks), GFP_KERNEL);
+	if (!chunks) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	udev->chunks = chunks;
+
+	chunk = devm_kzalloc(udev->dev, sizeof(*chunk), GFP_KERNEL);
+	if (!chunk) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	res = devm_request_free_mem_region(udev->dev, &iomem_resource, size);
+	if (IS_ERR(res)) {
+		ret = PTR_ERR(res);
+		goto out;
+	}
+	chunk->udev = udev;
+	chunk->pagemap.type = MEMORY_DEVICE_PRIVATE;
+	chunk->pagemap.range.start = res->start;
+	chunk->pagemap.range.end = res->end;
+	chunk->pagemap.nr_range = 1;
+	chunk->pagemap.ops = &umhmm_pagemap_ops;
+	chunk->pagemap.owner = udev->owner;
+	addr = devm_memremap_pages(udev->dev, &chunk->pagemap);
+	if (IS_ERR(addr)) {
+		ret = PTR_ERR(addr);
+		goto out;
+	}
+	udev->chunks[udev->nchunks++] = chunk;
+	atomic64_inc(&udev->cnt->chunks_added);
+
+	first = PHYS_PFN(res->start);
+	last = first + chunk_pages;
+	spin_lock(&udev->lock);
+	for (pfn = first; pfn < last; pfn++) {
+		struct page *page = pfn_to_page(pfn);
+
+		page->zone_device_data = udev->free_pages;
+		udev->free_pages = page;
+	}
+	udev->nfree += chunk_pages;
+	spin_unlock(&udev->lock);
+out:
+	mutex_unlock(&udev->chunk_lock);
+	return ret;
+}
+
+/* Hands out a device page with its backing page, growing memory on demand. */
+static struct page *umhmm_alloc_page(struct umhmm_device *udev)
+{
+	struct page *dpage, *backing;
+
+	if (umhmm_inject(udev, &udev->fail_alloc, &udev->cnt->alloc_failures))
+		return NULL;
+
+	backing = alloc_page(GFP_HIGHUSER);
+	if (!backing)
+		return NULL;
+
+	for (;;) {
+		spin_lock(&udev->lock);
+		dpage = udev->free_pages;
+		if (dpage) {
+			udev->free_pages = dpage->zone_device_data;
+			udev->nfree--;
+		}
+		spin_unlock(&udev->lock);
+		if (dpage)
+			break;
+		if (umhmm_add_chunk(udev)) {
+			__free_page(backing);
+			return NULL;
+		}
+	}
+
+	zone_device_page_init(dpage);
+	dpage->zone_device_data = backing;
+	atomic64_inc(&udev->cnt->pages_allocated);
+	return dpage;
+}
+
+static void umhmm_page_free(struct page *page)
+{
+	struct umhmm_device *udev = umhmm_page_chunk(page)->udev;
+
+	__free_page(page->zone_device_data);
+	atomic64_inc(&udev->cnt->pages_freed);
+
+	spin_lock(&udev->lock);
+	page->zone_device_data = udev->free_pages;
+	udev->free_pages = page;
+	udev->nfree++;
+	spin_unlock(&udev->lock);
+}
+
+/* Copies the selected device pages to new system pages. */
+static unsigned long umhmm_copy_to_system(struct umhmm_device *udev,
+					  struct migrate_vma *args,
+					  bool injectable)
+{
+	unsigned long i, n = 0;
+
+	for (i = 0; i < args->npages; i++) {
+		struct page *spage = migrate_pfn_to_page(args->src[i]);
+		struct page *dpage;
+
+		args->dst[i] = 0;
+		if (!spage || !(args->src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		if (injectable && umhmm_inject(udev, &udev->fail_copy,
+					       &udev->cnt->copy_failures))
+			continue;
+		dpage = alloc_page_vma(GFP_HIGHUSER_MOVABLE, args->vma,
+				       args->start + (i << PAGE_SHIFT));
+		if (!dpage)
+			continue;
+		lock_page(dpage);
+		copy_highpage(dpage, umhmm_backing_page(spage));
+		args->dst[i] = migrate_pfn(page_to_pfn(dpage));
+		if (args->src[i] & MIGRATE_PFN_WRITE)
+			args->dst[i] |= MIGRATE_PFN_WRITE;
+		n++;
+	}
+	return n;
+}
+
+static unsigned long umhmm_migrated(const unsigned long *src,
+				    const unsigned long *dst,
+				    unsigned long npages)
+{
+	unsigned long i, n = 0;
+
+	for (i = 0; i < npages; i++)
+		if ((src[i] & MIGRATE_PFN_MIGRATE) && dst[i])
+			n++;
+	return n;
+}
+
+static vm_fault_t umhmm_migrate_to_ram(struct vm_fault *vmf)
+{
+	struct umhmm_device *udev = umhmm_page_chunk(vmf->page)->udev;
+	unsigned long src = 0, dst = 0;
+	struct migrate_vma args = {
+		.vma = vmf->vma,
+		.start = vmf->address,
+		.end = vmf->address + PAGE_SIZE,
+		.src = &src,
+		.dst = &dst,
+		.pgmap_owner = udev->owner,
+		.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+		.fault_page = vmf->page,
+	};
+
+	bool selected;
+	unsigned long copied;
+
+	atomic64_inc(&udev->cnt->migrate_to_ram);
+	if (migrate_vma_setup(&args))
+		return VM_FAULT_SIGBUS;
+	selected = src & MIGRATE_PFN_MIGRATE;
+	copied = umhmm_copy_to_system(udev, &args, false);
+	migrate_vma_pages(&args);
+	migrate_vma_finalize(&args);
+	/* No system page: retrying the fault would only loop. */
+	return selected && !copied ? VM_FAULT_OOM : 0;
+}
+
+static const struct dev_pagemap_ops umhmm_pagemap_ops = {
+	.page_free	= umhmm_page_free,
+	.migrate_to_ram	= umhmm_migrate_to_ram,
+};
+
+/* Moves every page of one chunk that is in use back to system memory. */
+static unsigned long umhmm_evict_chunk(struct umhmm_chunk *chunk)
+{
+	unsigned long start = PHYS_PFN(chunk->pagemap.range.start);
+	unsigned long *src, *dst;
+	unsigned long i, n = 0;
+
+	src = kvcalloc(chunk_pages, sizeof(*src), GFP_KERNEL | __GFP_NOFAIL);
+	dst = kvcalloc(chunk_pages, sizeof(*dst), GFP_KERNEL | __GFP_NOFAIL);
+
+	migrate_device_range(src, start, chunk_pages);
+	for (i = 0; i < chunk_pages; i++) {
+		struct page *spage = migrate_pfn_to_page(src[i]);
+		struct page *dpage;
+
+		if (!spage || !(src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		dpage = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
+		lock_page(dpage);
+		copy_highpage(dpage, umhmm_backing_page(spage));
+		dst[i] = migrate_pfn(page_to_pfn(dpage));
+		if (src[i] & MIGRATE_PFN_WRITE)
+			dst[i] |= MIGRATE_PFN_WRITE;
+	}
+	migrate_device_pages(src, dst, chunk_pages);
+	n = umhmm_migrated(src, dst, chunk_pages);
+	migrate_device_finalize(src, dst, chunk_pages);
+
+	kvfree(src);
+	kvfree(dst);
+	return n;
+}
+
+static unsigned long umhmm_pages_in_use(struct umhmm_device *udev)
+{
+	unsigned long total, nfree;
+
+	mutex_lock(&udev->chunk_lock);
+	total = (unsigned long)udev->nchunks * chunk_pages;
+	mutex_unlock(&udev->chunk_lock);
+	spin_lock(&udev->lock);
+	nfree = udev->nfree;
+	spin_unlock(&udev->lock);
+	return total - nfree;
+}
+
+static u64 umhmm_evict_all(struct umhmm_device *udev)
+{
+	unsigned int i, tries;
+	u64 n = 0;
+
+	/* Pages busy in a migration or a fault are retried, not skipped. */
+	for (tries = 0; tries < UMHMM_EVICT_TRIES; tries++) {
+		mutex_lock(&udev->chunk_lock);
+		for (i = 0; i < udev->nchunks; i++)
+			n += umhmm_evict_chunk(udev->chunks[i]);
+		mutex_unlock(&udev->chunk_lock);
+		if (!umhmm_pages_in_use(udev))
+			break;
+		cond_resched();
+	}
+	atomic64_add(n, &udev->cnt->evicted);
+	return n;
+}
+
+static bool umhmm_invalidate(struct mmu_interval_notifier *mni,
+			     const struct mmu_notifier_range *range,
+			     unsigned long cur_seq)
+{
+	struct umhmm_mirror *mirror =
+		container_of(mni, struct umhmm_mirror, notifier);
+	struct umhmm_device *udev = mirror->udev;
+	unsigned long pfn;
+	void *entry;
+
+	if (range->event < UMHMM_NR_EVENTS)
+		atomic64_inc(&udev->cnt->invalidations[range->event]);
+
+	/* Our own migrations and exclusive grabs change nothing we mirror. */
+	if ((range->event == MMU_NOTIFY_MIGRATE ||
+	     range->event == MMU_NOTIFY_EXCLUSIVE) &&
+	    range->owner == udev->owner)
+		return true;
+
+	if (mmu_notifier_range_blockable(range))
+		mutex_lock(&mirror->lock);
+	else if (!mutex_trylock(&mirror->lock))
+		return false;
+
+	mmu_interval_set_seq(mni, cur_seq);
+	xa_for_each_range(&mirror->exclusive, pfn, entry,
+			  range->start >> PAGE_SHIFT,
+			  (range->end - 1) >> PAGE_SHIFT)
+		xa_erase(&mirror->exclusive, pfn);
+
+	mutex_unlock(&mirror->lock);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops umhmm_notifier_ops = {
+	.invalidate = umhmm_invalidate,
+};
+
+/*
+ * Runs hmm_range_fault() until it succeeds with a stable notifier sequence;
+ * returns with mirror->lock held on success.
+ */
+static int umhmm_range_fault(struct umhmm_mirror *mirror,
+			     struct hmm_range *range, u64 *retries)
+{
+	struct mm_struct *mm = mirror->notifier.mm;
+	unsigned long timeout =
+		jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	int ret;
+
+	for (;;) {
+		if (time_after(jiffies, timeout))
+			return -EBUSY;
+		range->notifier_seq = mmu_interval_read_begin(range->notifier);
+		mmap_read_lock(mm);
+		ret = hmm_range_fault(range);
+		mmap_read_unlock(mm);
+		if (ret == -EBUSY) {
+			(*retries)++;
+			continue;
+		}
+		if (ret)
+			return ret;
+		mutex_lock(&mirror->lock);
+		if (!mmu_interval_read_retry(range->notifier,
+					     range->notifier_seq))
+			return 0;
+		mutex_unlock(&mirror->lock);
+		(*retries)++;
+	}
+}
+
+static u8 umhmm_page_state(struct umhmm_device *udev, unsigned long entry)
+{
+	struct page *page;
+	u8 state;
+
+	if (entry & HMM_PFN_ERROR)
+		return UMHMM_PAGE_ERROR;
+	if (!(entry & HMM_PFN_VALID))
+		return UMHMM_PAGE_NONE;
+
+	page = hmm_pfn_to_page(entry);
+	if (is_device_private_page(page))
+		state = umhmm_is_our_page(page) &&
+			umhmm_page_chunk(page)->udev == udev ?
+			UMHMM_PAGE_DEVICE_LOCAL : UMHMM_PAGE_DEVICE_REMOTE;
+	else if (is_zero_pfn(page_to_pfn(page)))
+		state = UMHMM_PAGE_ZERO;
+	else
+		state = UMHMM_PAGE_SYSTEM;
+
+	return state | (entry & HMM_PFN_WRITE ? UMHMM_PAGE_WRITE :
+						UMHMM_PAGE_READ);
+}
+
+enum umhmm_access { UMHMM_READ, UMHMM_WRITE, UMHMM_SNAPSHOT };
+
+/*
+ * Mirror access through hmm_range_fault(): read or write the data of the
+ * range as the device would by DMA, or record each page's state.
+ */
+static int umhmm_access(struct umhmm_mirror *mirror, struct umhmm_range *r,
+			enum umhmm_access how, u8 *buf)
+{
+	struct umhmm_device *udev = mirror->udev;
+	unsigned long pfns[UMHMM_BATCH];
+	struct hmm_range range = {
+		.notifier = &mirror->notifier,
+		.hmm_pfns = pfns,
+		.dev_private_owner = udev->owner,
+	};
+	unsigned long addr, end = r->addr + (r->npages << PAGE_SHIFT);
+	int ret = 0;
+
+	if (how != UMHMM_SNAPSHOT && !(r->flags & UMHMM_F_NOFAULT))
+		range.default_flags = HMM_PFN_REQ_FAULT |
+			(how == UMHMM_WRITE ? HMM_PFN_REQ_WRITE : 0);
+
+	for (addr = r->addr; addr < end; addr = range.end) {
+		unsigned long i, n;
+
+		range.start = addr;
+		range.end = min(end, addr + (UMHMM_BATCH << PAGE_SHIFT));
+		n = (range.end - range.start) >> PAGE_SHIFT;
+
+		ret = umhmm_range_fault(mirror, &range, &r->retries);
+		if (ret)
+			break;
+		for (i = 0; i < n; i++, buf += how == UMHMM_SNAPSHOT ?
+						1 : PAGE_SIZE) {
+			struct page *page;
+
+			if (how == UMHMM_SNAPSHOT) {
+				*buf = umhmm_page_state(udev, pfns[i]);
+				r->done++;
+				continue;
+			}
+			if (!(pfns[i] & HMM_PFN_VALID))
+				continue;
+			page = umhmm_backing_page(hmm_pfn_to_page(pfns[i]));
+			if (how == UMHMM_READ) {
+				memcpy_from_page(buf, page, 0, PAGE_SIZE);
+			} else if (pfns[i] & HMM_PFN_WRITE) {
+				memcpy_to_page(page, 0, buf, PAGE_SIZE);
+			} else {
+				ret = -EPERM;
+				break;
+			}
+			r->done++;
+		}
+		mutex_unlock(&mirror->lock);
+		if (ret)
+			break;
+	}
+	return ret;
+}
+
+static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
+			 bool to_device)
+{
+	struct umhmm_device *udev = mirror->udev;
+	struct mm_struct *mm = mirror->notifier.mm;
+	unsigned long src[UMHMM_BATCH], dst[UMHMM_BATCH];
+	unsigned long addr, end = r->addr + (r->npages << PAGE_SHIFT);
+	struct migrate_vma args = {
+		.src = src,
+		.dst = dst,
+		.pgmap_owner = udev->owner,
+	};
+	int ret = 0;
+
+	if (r->flags & UMHMM_F_SELECT_SYSTEM)
+		args.flags |= MIGRATE_VMA_SELECT_SYSTEM;
+	if (r->flags & UMHMM_F_SELECT_DEVICE_PRIVATE)
+		args.flags |= MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
+	if (r->flags & UMHMM_F_SELECT_DEVICE_COHERENT)
+		args.flags |= MIGRATE_VMA_SELECT_DEVICE_COHERENT;
+	if (!args.flags)
+		args.flags = to_device ? MIGRATE_VMA_SELECT_SYSTEM :
+					 MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
+
+	if (!mmget_not_zero(mm))
+		return -ESRCH;
+	mmap_read_lock(mm);
+	for (addr = r->addr; addr < end; addr = args.end) {
+		struct vm_area_struct *vma = vma_lookup(mm, addr);
+		unsigned long i, n;
+
+		if (!vma) {
+			ret = -EFAULT;
+			break;
+		}
+		args.vma = vma;
+		args.start = addr;
+		args.end = min3(end, vma->vm_end,
+				addr + (UMHMM_BATCH << PAGE_SHIFT));
+		ret = migrate_vma_setup(&args);
+		if (ret)
+			break;
+
+		if (!to_device) {
+			umhmm_copy_to_system(udev, &args, true);
+		} else {
+			for (i = 0; i < args.npages; i++) {
+				struct page *spage, *dpage;
+
+				dst[i] = 0;
+				if (!(src[i] & MIGRATE_PFN_MIGRATE))
+					continue;
+				/* Already here: nothing to move. */
+				spage = migrate_pfn_to_page(src[i]);
+				if (spage && umhmm_is_our_page(spage) &&
+				    umhmm_page_chunk(spage)->udev == udev)
+					continue;
+				if (umhmm_inject(udev, &udev->fail_copy,
+						 &udev->cnt->copy_failures))
+					continue;
+				dpage = umhmm_alloc_page(udev);
+				if (!dpage)
+					continue;
+				/* pte_none or zero page sources read as 0. */
+				if (spage)
+					copy_highpage(dpage->zone_device_data,
+						      umhmm_backing_page(spage));
+				else
+					clear_highpage(dpage->zone_device_data);
+				dst[i] = migrate_pfn(page_to_pfn(dpage));
+				if ((src[i] & MIGRATE_PFN_WRITE) ||
+				    (!spage && (vma->vm_flags & VM_WRITE)))
+					dst[i] |= MIGRATE_PFN_WRITE;
+			}
+		}
+		migrate_vma_pages(&args);
+		n = umhmm_migrated(src, dst, args.npages);
+		migrate_vma_finalize(&args);
+		r->done += n;
+		atomic64_add(n, to_device ? &udev->cnt->migrated_to_device :
+					    &udev->cnt->migrated_to_system);
+	}
+	mmap_read_unlock(mm);
+	mmput(mm);
+	return ret;
+}
+
+static int umhmm_exclusive(struct umhmm_mirror *mirror, struct umhmm_range *r,
+			   u8 *buf)
+{
+	struct umhmm_device *udev = mirror->udev;
+	struct mm_struct *mm = mirror->notifier.mm;
+	unsigned long addr, end = r->addr + (r->npages << PAGE_SHIFT);
+	struct page *pages[UMHMM_BATCH];
+	int ret = 0;
+
+	if (!mmget_not_zero(mm))
+		return -ESRCH;
+	mmap_read_lock(mm);
+	for (addr = r->addr; addr < end && !ret;
+	     addr += UMHMM_BATCH << PAGE_SHIFT) {
+		unsigned long next = min(end, addr + (UMHMM_BATCH << PAGE_SHIFT));
+		unsigned long n = (next - addr) >> PAGE_SHIFT;
+		bool busy = false;
+		int i, got;
+
+		got = make_device_exclusive_range(mm, addr, next, pages,
+						  udev->owner);
+		if (got < 0) {
+			ret = got;
+			break;
+		}
+		mutex_lock(&mirror->lock);
+		for (i = 0; i < got; i++) {
+			unsigned long idx = (addr >> PAGE_SHIFT) + i;
+
+			if (!pages[i]) {
+				busy = true;
+				continue;
+			}
+			if (xa_err(xa_store(&mirror->exclusive, idx, pages[i],
+					    GFP_KERNEL)))
+				ret = -ENOMEM;
+			memcpy_from_page(buf + ((idx - (r->addr >> PAGE_SHIFT))
+						<< PAGE_SHIFT),
+					 pages[i], 0, PAGE_SIZE);
+			r->done++;
+		}
+		mutex_unlock(&mirror->lock);
+		for (i = 0; i < got; i++) {
+			if (pages[i]) {
+				unlock_page(pages[i]);
+				put_page(pages[i]);
+			}
+		}
+		/* A page that could not be made exclusive fails the call. */
+		if (!ret && (busy || got < (int)n))
+			ret = -EBUSY;
+	}
+	mmap_read_unlock(mm);
+	mmput(mm);
+	return ret;
+}
+
+static int umhmm_check_exclusive(struct umhmm_mirror *mirror,
+				 struct umhmm_range *r)
+{
+	unsigned long first = r->addr >> PAGE_SHIFT;
+	unsigned long pfn;
+	void *entry;
+
+	mutex_lock(&mirror->lock);
+	xa_for_each_range(&mirror->exclusive, pfn, entry, first,
+			  first + r->npages - 1)
+		r->done++;
+	mutex_unlock(&mirror->lock);
+	return 0;
+}
+
+static int umhmm_check_range(struct umhmm_range *r)
+{
+	u64 len;
+
+	if (r->size != sizeof(*r) || r->flags & ~UMHMM_F_ALL)
+		return -EINVAL;
+	if (!r->npages || (r->addr & ~PAGE_MASK))
+		return -EINVAL;
+	if (check_shl_overflow(r->npages, PAGE_SHIFT, &len) ||
+	    r->addr + len < r->addr || r->addr + len > TASK_SIZE)
+		return -EINVAL;
+	return 0;
+}
+
+static int umhmm_range_ioctl(struct umhmm_mirror *mirror, unsigned int cmd,
+			     struct umhmm_range *r)
+{
+	void __user *uptr = u64_to_user_ptr(r->ptr);
+	size_t buflen = 0;
+	u8 *buf = NULL;
+	int ret;
+
+	ret = umhmm_check_range(r);
+	if (ret)
+		return ret;
+	r->done = 0;
+	r->retries = 0;
+
+	switch (cmd) {
+	case UMHMM_IOC_READ:
+	case UMHMM_IOC_WRITE:
+	case UMHMM_IOC_EXCLUSIVE:
+		buflen = r->npages << PAGE_SHIFT;
+		break;
+	case UMHMM_IOC_SNAPSHOT:
+		buflen = r->npages;
+		break;
+	}
+	if (buflen) {
+		buf = vzalloc(buflen);
+		if (!buf)
+			return -ENOMEM;
+	}
+	if (cmd == UMHMM_IOC_WRITE && copy_from_user(buf, uptr, buflen)) {
+		ret = -EFAULT;
+		goto out;
+	}
+
+	switch (cmd) {
+	case UMHMM_IOC_READ:
+		ret = umhmm_access(mirror, r, UMHMM_READ, buf);
+		break;
+	case UMHMM_IOC_WRITE:
+		ret = umhmm_access(mirror, r, UMHMM_WRITE, buf);
+		break;
+	case UMHMM_IOC_SNAPSHOT:
+		ret = umhmm_access(mirror, r, UMHMM_SNAPSHOT, buf);
+		break;
+	case UMHMM_IOC_MIGRATE_TO_DEV:
+		ret = umhmm_migrate(mirror, r, true);
+		break;
+	case UMHMM_IOC_MIGRATE_TO_SYS:
+		ret = umhmm_migrate(mirror, r, false);
+		break;
+	case UMHMM_IOC_EXCLUSIVE:
+		ret = umhmm_exclusive(mirror, r, buf);
+		break;
+	case UMHMM_IOC_CHECK_EXCLUSIVE:
+		ret = umhmm_check_exclusive(mirror, r);
+		break;
+	}
+
+	if (!ret && cmd != UMHMM_IOC_WRITE && buf &&
+	    copy_to_user(uptr, buf, buflen))
+		ret = -EFAULT;
+out:
+	vfree(buf);
+	return ret;
+}
+
+static void umhmm_get_stats(struct umhmm_device *udev, struct umhmm_stats *s)
+{
+	struct umhmm_counters *c = udev->cnt;
+	int i;
+
+	s->bound = !udev->dead;
+	mutex_lock(&udev->chunk_lock);
+	s->chunks = udev->nchunks;
+	s->pages_total = (u64)udev->nchunks * chunk_pages;
+	mutex_unlock(&udev->chunk_lock);
+	spin_lock(&udev->lock);
+	s->pages_free = udev->nfree;
+	spin_unlock(&udev->lock);
+	s->chunks_added = atomic64_read(&c->chunks_added);
+	s->pages_allocated = atomic64_read(&c->pages_allocated);
+	s->pages_freed = atomic64_read(&c->pages_freed);
+	s->migrate_to_ram = atomic64_read(&c->migrate_to_ram);
+	s->migrated_to_device = atomic64_read(&c->migrated_to_device);
+	s->migrated_to_system = atomic64_read(&c->migrated_to_system);
+	s->evicted = atomic64_read(&c->evicted);
+	s->alloc_failures = atomic64_read(&c->alloc_failures);
+	s->copy_failures = atomic64_read(&c->copy_failures);
+	for (i = 0; i < UMHMM_NR_EVENTS; i++)
+		s->invalidations[i] = atomic64_read(&c->invalidations[i]);
+}
+
+static long umhmm_ioctl(struct file *file, unsigned int cmd,
+			unsigned long arg)
+{
+	struct umhmm_mirror *mirror = file->private_data;
+	struct umhmm_device *udev = mirror->udev;
+	void __user *uarg = (void __user *)arg;
+	union {
+		struct umhmm_range range;
+		struct umhmm_stats stats;
+		struct umhmm_inject inject;
+		u64 evicted;
+		u32 version;
+	} u;
+	long ret = 0;
+
+	if (_IOC_TYPE(cmd) != UMHMM_IOC_MAGIC || _IOC_SIZE(cmd) > sizeof(u))
+		return -ENOTTY;
+	memset(&u, 0, sizeof(u));
+	if ((_IOC_DIR(cmd) & _IOC_WRITE) &&
+	    copy_from_user(&u, uarg, _IOC_SIZE(cmd)))
+		return -EFAULT;
+
+	down_read(&udev->teardown);
+	if (udev->dead) {
+		ret = -ENODEV;
+		goto out;
+	}
+
+	switch (cmd) {
+	case UMHMM_IOC_VERSION:
+		u.version = UMHMM_ABI_VERSION;
+		break;
+	case UMHMM_IOC_READ:
+	case UMHMM_IOC_WRITE:
+	case UMHMM_IOC_MIGRATE_TO_DEV:
+	case UMHMM_IOC_MIGRATE_TO_SYS:
+	case UMHMM_IOC_SNAPSHOT:
+	case UMHMM_IOC_EXCLUSIVE:
+	case UMHMM_IOC_CHECK_EXCLUSIVE:
+		ret = umhmm_range_ioctl(mirror, cmd, &u.range);
+		break;
+	case UMHMM_IOC_EVICT:
+		u.evicted = umhmm_evict_all(udev);
+		break;
+	case UMHMM_IOC_STATS:
+		if (u.stats.size != sizeof(u.stats)) {
+			ret = -EINVAL;
+			break;
+		}
+		umhmm_get_stats(udev, &u.stats);
+		break;
+	case UMHMM_IOC_INJECT:
+		if (u.inject.size != sizeof(u.inject) || u.inject.reserved) {
+			ret = -EINVAL;
+			break;
+		}
+		spin_lock(&udev->lock);
+		udev->fail_alloc = u.inject.fail_alloc;
+		udev->fail_copy = u.inject.fail_copy;
+		spin_unlock(&udev->lock);
+		break;
+	default:
+		ret = -ENOTTY;
+		break;
+	}
+out:
+	up_read(&udev->teardown);
+
+	/* Counts and retries are reported on failure too. */
+	if ((_IOC_DIR(cmd) & _IOC_READ) && ret != -ENOTTY &&
+	    ret != -ENODEV && copy_to_user(uarg, &u, _IOC_SIZE(cmd)))
+		ret = -EFAULT;
+	return ret;
+}
+
+static int umhmm_open(struct inode *inode, struct file *file)
+{
+	struct miscdevice *misc = file->private_data;
+	struct umhmm_device *udev = container_of(misc, struct umhmm_device,
+						 misc);
+	struct umhmm_mirror *mirror;
+	int ret;
+
+	mirror = kzalloc(sizeof(*mirror), GFP_KERNEL);
+	if (!mirror)
+		return -ENOMEM;
+	mutex_init(&mirror->lock);
+	xa_init(&mirror->exclusive);
+
+	down_read(&udev->teardown);
+	if (udev->dead) {
+		ret = -ENODEV;
+		goto err;
+	}
+	mirror->udev = udev;
+	ret = mmu_interval_notifier_insert(&mirror->notifier, current->mm, 0,
+					   ULONG_MAX & PAGE_MASK,
+					   &umhmm_notifier_ops);
+	if (ret)
+		goto err;
+	kref_get(&udev->ref);
+	up_read(&udev->teardown);
+
+	file->private_data = mirror;
+	return 0;
+err:
+	up_read(&udev->teardown);
+	kfree(mirror);
+	return ret;
+}
+
+static int umhmm_release(struct inode *inode, struct file *file)
+{
+	struct umhmm_mirror *mirror = file->private_data;
+
+	mmu_interval_notifier_remove(&mirror->notifier);
+	xa_destroy(&mirror->exclusive);
+	kref_put(&mirror->udev->ref, umhmm_device_release);
+	kfree(mirror);
+	return 0;
+}
+
+static const struct file_operations umhmm_fops = {
+	.owner		= THIS_MODULE,
+	.open		= umhmm_open,
+	.release	= umhmm_release,
+	.unlocked_ioctl	= umhmm_ioctl,
+	.llseek		= noop_llseek,
+};
+
+/* Owner id: devices with the same id share one dev_pagemap owner. */
+static ssize_t owner_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	struct platform_device *pdev = to_platform_device(dev);
+
+	return sysfs_emit(buf, "%u\n", umhmm_owners[pdev->id]);
+}
+
+/* Takes effect at the next bind, when the device has no memory. */
+static ssize_t owner_store(struct device *dev, struct device_attribute *attr,
+			   const char *buf, size_t count)
+{
+	struct platform_device *pdev = to_platform_device(dev);
+	u8 owner;
+	int ret;
+
+	ret = kstrtou8(buf, 0, &owner);
+	if (ret)
+		return ret;
+	if (owner >= UMHMM_MAX_DEVICES)
+		return -EINVAL;
+	device_lock(dev);
+	if (dev->driver)
+		ret = -EBUSY;
+	else
+		umhmm_owners[pdev->id] = owner;
+	device_unlock(dev);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_RW(owner);
+
+static struct attribute *umhmm_attrs[] = {
+	&dev_attr_owner.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(umhmm);
+
+static void umhmm_put(void *data)
+{
+	struct umhmm_device *udev = data;
+
+	kref_put(&udev->ref, umhmm_device_release);
+}
+
+static int umhmm_probe(struct platform_device *pdev)
+{
+	struct umhmm_device *udev;
+	int ret;
+
+	udev = kzalloc(sizeof(*udev), GFP_KERNEL);
+	if (!udev)
+		return -ENOMEM;
+	kref_init(&udev->ref);
+	/* Registered first, so devres drops this reference last. */
+	ret = devm_add_action_or_reset(&pdev->dev, umhmm_put, udev);
+	if (ret)
+		return ret;
+
+	udev->dev = &pdev->dev;
+	udev->id = pdev->id;
+	udev->owner = &umhmm_owners[umhmm_owners[pdev->id]];
+	udev->cnt = &umhmm_counters[pdev->id];
+	init_rwsem(&udev->teardown);
+	mutex_init(&udev->chunk_lock);
+	spin_lock_init(&udev->lock);
+
+	ret = umhmm_add_chunk(udev);
+	if (ret)
+		return dev_err_probe(&pdev->dev, ret, "no device memory\n");
+
+	snprintf(udev->name, sizeof(udev->name), "umhmm%d", pdev->id);
+	udev->misc.minor = MISC_DYNAMIC_MINOR;
+	udev->misc.name = udev->name;
+	udev->misc.fops = &umhmm_fops;
+	udev->misc.parent = &pdev->dev;
+	ret = misc_register(&udev->misc);
+	if (ret)
+		return ret;
+
+	platform_set_drvdata(pdev, udev);
+	return 0;
+}
+
+/*
+ * Unbind: refuse new work, evict every page in use, then let devres unmap
+ * the memory (memunmap_pages() waits for the last device page to be freed).
+ */
+static void umhmm_remove(struct platform_device *pdev)
+{
+	struct umhmm_device *udev = platform_get_drvdata(pdev);
+
+	misc_deregister(&udev->misc);
+	down_write(&udev->teardown);
+	mutex_lock(&udev->chunk_lock);
+	udev->dead = true;
+	mutex_unlock(&udev->chunk_lock);
+	up_write(&udev->teardown);
+
+	umhmm_evict_all(udev);
+	if (umhmm_pages_in_use(udev))
+		dev_warn(&pdev->dev, "%lu device pages still in use\n",
+			 umhmm_pages_in_use(udev));
+}
+
+static struct platform_driver umhmm_driver = {
+	.probe = umhmm_probe,
+	.remove_new = umhmm_remove,
+	.driver = {
+		.name = "umhmm",
+		.dev_groups = umhmm_groups,
+	},
+};
+
+static struct platform_device *umhmm_pdevs[UMHMM_MAX_DEVICES];
+
+static void umhmm_unregister_devices(void)
+{
+	int i;
+
+	for (i = 0; i < UMHMM_MAX_DEVICES; i++) {
+		platform_device_unregister(umhmm_pdevs[i]);
+		umhmm_pdevs[i] = NULL;
+	}
+}
+
+static int __init umhmm_init(void)
+{
+	unsigned int i;
+	int ret;
+
+	if (!ndevices || ndevices > UMHMM_MAX_DEVICES ||
+	    chunk_pages < 512 || chunk_pages > 65536) {
+		pr_err("umhmm: ndevices=%u chunk_pages=%u out of range\n",
+		       ndevices, chunk_pages);
+		return -EINVAL;
+	}
+	for (i = 0; i < UMHMM_MAX_DEVICES; i++)
+		umhmm_owners[i] = i;
+
+	ret = platform_driver_register(&umhmm_driver);
+	if (ret)
+		return ret;
+	for (i = 0; i < ndevices; i++) {
+		umhmm_pdevs[i] =
+			platform_device_register_simple("umhmm", i, NULL, 0);
+		if (IS_ERR(umhmm_pdevs[i])) {
+			ret = PTR_ERR(umhmm_pdevs[i]);
+			umhmm_pdevs[i] = NULL;
+			umhmm_unregister_devices();
+			platform_driver_unregister(&umhmm_driver);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void __exit umhmm_exit(void)
+{
+	umhmm_unregister_devices();
+	platform_driver_unregister(&umhmm_driver);
+}
+
+module_init(umhmm_init);
+module_exit(umhmm_exit);
+
+MODULE_DESCRIPTION("HMM test driver with devm_memremap_pages() device memory");
+MODULE_LICENSE("GPL");
