@@ -256,3 +256,97 @@ series_applied_count() {
 	done
 	printf '0\n'
 }
+
+# --- Pipeline helpers for test.sh and selftests.sh ---------------------------
+
+# deps, source, prepare, configure, build: each stage skips itself when its
+# inputs did not change. Sets SRC to the kernel tree.
+build_kernel() {
+	local s=$UMHMM_ROOT/scripts
+	bash "$s/deps.sh" || exit 1
+	SRC=$(bash "$s/kernel-source.sh") || exit 1
+	bash "$s/prepare.sh" "$SRC" || exit 1
+	bash "$s/configure.sh" "$SRC" || exit 1
+	bash "$s/build.sh" "$SRC" || exit 1
+}
+
+# Create $BUILD_DIR/results/<run-id>, point "latest" at it, set RESULTS and
+# PHASE_LOG (so every stage after this one lands in the run's timings).
+new_results_dir() {
+	local id
+	id=$(date +%Y%m%d-%H%M%S)-$$
+	RESULTS=$BUILD_DIR/results/$id
+	mkdir -p "$RESULTS" || die "cannot create $RESULTS"
+	ln -sfn "$id" "$BUILD_DIR/results/latest"
+	PHASE_LOG=$RESULTS/phases.tsv
+	: >"$PHASE_LOG"
+	export RESULTS PHASE_LOG
+}
+
+# One line with every phase of this run, from PHASE_LOG.
+print_phases() {
+	local name secs out=()
+	[[ -s ${PHASE_LOG:-} ]] || return 0
+	while IFS=$'\t' read -r name secs; do
+		out+=("$name $secs s")
+	done <"$PHASE_LOG"
+	local IFS=,
+	printf 'phases:%s\n' "${out[*]/#/ }"
+}
+
+# tap_count FILE...: print "PASS FAIL SKIP" over TAP files ("ok ... # SKIP"
+# is a skip, "# TODO" ones are not failures, as TAP defines them).
+tap_count() {
+	awk '
+		/^ok / { if ($0 ~ /# *[Ss][Kk][Ii][Pp]/) s++; else p++; next }
+		/^not ok / { if ($0 ~ /# *TODO/) s++; else f++; next }
+		END { printf "%d %d %d\n", p, f, s }
+	' "$@" </dev/null
+}
+
+# Where prepare.sh keeps a copy of the series it applied to a tree.
+saved_series_dir() {
+	local key
+	key=$(printf '%s' "$1" | sha256sum)
+	printf '%s/series/%s\n' "$BUILD_DIR" "${key:0:16}"
+}
+
+saved_series() {
+	local dir
+	dir=$(saved_series_dir "$1")
+	[[ -d $dir ]] || return 0
+	find "$dir" -maxdepth 1 -name '*.patch' | LC_ALL=C sort
+}
+
+# The driver sources stay in the harness; the kernel tree gets symlinks in
+# the drivers/umhmm directory the series creates, so an edit of
+# src/driver/*.c is picked up by the next incremental build.
+driver_sources() {
+	local f
+	shopt -s nullglob
+	for f in "$UMHMM_ROOT"/src/driver/*.[ch] "$UMHMM_ROOT"/src/include/*.h; do
+		printf '%s\n' "$f"
+	done
+	shopt -u nullglob
+}
+
+link_driver() {
+	local src=$1 dir=$1/drivers/umhmm f
+	[[ -d $dir ]] || return 0
+	while IFS= read -r f; do
+		[[ -n $f ]] || continue
+		if [[ $(readlink "$dir/${f##*/}" 2>/dev/null) != "$f" ]]; then
+			ln -sfn "$f" "$dir/${f##*/}" || die "cannot link $f into $dir"
+		fi
+	done < <(driver_sources)
+}
+
+unlink_driver() {
+	local dir=$1/drivers/umhmm l
+	[[ -d $dir ]] || return 0
+	for l in "$dir"/*; do
+		if [[ -L $l && $(readlink "$l") == "$UMHMM_ROOT"/src/* ]]; then
+			rm -f "$l"
+		fi
+	done
+}

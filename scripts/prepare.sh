@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Apply the umhmm patch series for the tree's kernel version to SRC.
+# Apply the umhmm patch series for the tree's kernel version to SRC, then
+# link the umhmm driver (src/driver, src/include) into SRC/drivers/umhmm.
 #
 # Idempotent: patches already applied are skipped. All-or-nothing: the
 # remaining patches are first applied to a scratch copy of the files they
 # touch, and SRC is written only when every one of them applies there.
-# scripts/unprepare.sh SRC reverses the series (for a user's KERNEL_SRC).
+# The series applied last is kept under $BUILD_DIR/series/, so when a patch
+# of the series is edited, the old version is reverted from the tree and the
+# new one applied. scripts/unprepare.sh SRC undoes all of it.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -19,26 +22,64 @@ lock src
 
 mapfile -t patches < <(series_patches "$src")
 ((${#patches[@]})) || exit 1
+n=${#patches[@]}
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/umhmm-prepare.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 
+saved=$(saved_series_dir "$src")
+mapfile -t old < <(saved_series "$src")
+
 k=$(series_applied_count "$src" "$scratch/state" "${patches[@]}")
-n=${#patches[@]}
-if ((k == n)); then
-	exit 0
+kold=0
+c=0
+if ((k < n && ${#old[@]} > 0)); then
+	kold=$(series_applied_count "$src" "$scratch/state" "${old[@]}")
+fi
+if ((kold > k)); then
+	# The tree carries an older version of the series. Patches identical
+	# in both stay; the old ones after them are reverted first.
+	while ((c < kold && c < n)) && cmp -s "${old[c]}" "${patches[c]}"; do
+		c=$((c + 1))
+	done
+	k=$c
 fi
 
-mapfile -t files < <(series_files "${patches[@]}")
-_series_scratch "$src" "$scratch/check" "${files[@]}"
-for ((i = k; i < n; i++)); do
-	if ! _patch "$scratch/check" "${patches[i]}" -N; then
-		die "patch ${patches[i]##*/} does not apply to $src (kernel $(kernel_full_version "$src")): rebase the series or use the default source"
-	fi
+undo=()
+for ((i = kold - 1; i >= c; i--)); do
+	undo+=("${old[i]}")
 done
 
-for ((i = k; i < n; i++)); do
-	info "applying ${patches[i]##*/}"
-	_patch "$src" "${patches[i]}" -N ||
-		die "patch ${patches[i]##*/} failed on $src although it applied to a copy; run scripts/unprepare.sh $src and retry"
-done
+if ((k < n || ${#undo[@]} > 0)); then
+	mapfile -t files < <(series_files "${patches[@]}" "${undo[@]}")
+	_series_scratch "$src" "$scratch/check" "${files[@]}"
+	for p in "${undo[@]}"; do
+		_patch "$scratch/check" "$p" -R ||
+			die "cannot revert the older ${p##*/} from $src: restore the tree (or delete $BUILD_DIR/src for the default source)"
+	done
+	for ((i = k; i < n; i++)); do
+		if ! _patch "$scratch/check" "${patches[i]}" -N; then
+			die "patch ${patches[i]##*/} does not apply to $src (kernel $(kernel_full_version "$src")): rebase the series or use the default source"
+		fi
+	done
+
+	unlink_driver "$src"
+	for p in "${undo[@]}"; do
+		info "reverting the older ${p##*/}"
+		_patch "$src" "$p" -R || die "reverting ${p##*/} failed on $src although it worked on a copy"
+	done
+	for ((i = k; i < n; i++)); do
+		info "applying ${patches[i]##*/}"
+		_patch "$src" "${patches[i]}" -N ||
+			die "patch ${patches[i]##*/} failed on $src although it applied to a copy; run scripts/unprepare.sh $src and retry"
+	done
+fi
+
+# Remember what the tree now carries, for the next edit of the series.
+if ! diff -rq "$saved" "$(series_dir "$src")" >/dev/null 2>&1; then
+	rm -rf "$saved"
+	mkdir -p "$saved"
+	cp -p -- "${patches[@]}" "$saved/"
+fi
+
+link_driver "$src"

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# make test: build the kernel and the libcheck suites, boot UML once to run
+# the suites, report one line per test and "N passed, N failed, N skipped".
+#
+# Environment: FLAVOR, BUILD_DIR, KERNEL_SRC, TESTS=<globs> (suite names),
+# UMHMM_TIMEOUT (seconds for the whole UML run, default 300).
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# Runs sharing BUILD_DIR and FLAVOR take turns instead of racing on $KOBJ.
+lock "$FLAVOR"
+new_results_dir
+info "results: $RESULTS"
+
+build_kernel
+
+phase_begin tests-build
+(
+	# Suites of every flavor are built into the same directory.
+	lock tests
+	make -s -C "$UMHMM_ROOT/tests" O="$BUILD_DIR/tests" KSRC="$SRC"
+) || die "building the test suites failed"
+phase_end tests-build
+
+list=$BUILD_DIR/tests/suites.list
+[[ -s $list ]] || die "$list is missing or empty: tests/Makefile built no suite"
+mapfile -t bins <"$list"
+# Refuse an unknown TESTS name before paying for a boot.
+selected=$(select_suites "${bins[@]}") || exit 1
+mapfile -t chosen <<<"$selected"
+
+job=("$UMHMM_ROOT/scripts/run-suites")
+if [[ -n ${TESTS:-} ]]; then
+	job=(env "TESTS=$TESTS" "${job[@]}")
+fi
+
+run_ok=1
+UMHMM_JOB_PHASE=tests bash "$UMHMM_ROOT/scripts/run.sh" -t "${UMHMM_TIMEOUT:-300}" \
+	"$RESULTS" -- "${job[@]}" "${bins[@]}" || run_ok=
+
+taps=()
+missing=0
+for b in "${chosen[@]}"; do
+	t=$RESULTS/${b##*/}.tap
+	if [[ -s $t ]]; then
+		taps+=("$t")
+	else
+		missing=$((missing + 1))
+	fi
+done
+read -r pass fail skip <<<"$( ((${#taps[@]})) && tap_count "${taps[@]}" || echo 0 0 0)"
+# A suite that wrote no TAP at all (crash, timeout) counts as one failure.
+fail=$((fail + missing))
+
+print_phases >&2
+printf '%d passed, %d failed, %d skipped\n' "$pass" "$fail" "$skip"
+if [[ -z $run_ok ]] || ((fail > 0)); then
+	die "FAILED (results: $RESULTS)"
+fi
