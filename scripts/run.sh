@@ -143,8 +143,10 @@ else
 		tail -s 0.2 -n +1 -F --pid="$uml_pid" "$console" 2>/dev/null &
 	else
 		tail -s 0.2 -n +1 -F --pid="$uml_pid" "$console" 2>/dev/null |
-			awk -v re="$SPLAT_REGEX" \
-				'!/^\[ *[0-9]+\.[0-9]+\]/ || $0 ~ re { print; fflush() }' &
+			awk -v re="$SPLAT_REGEX" '
+				$0 ~ re { print; fflush(); next }
+				/ as init process$/ { init = 1; next }
+				init && !/^\[ *[0-9]+\.[0-9]+\]/ { print; fflush() }' &
 	fi
 	tail_pid=$!
 fi
