@@ -53,7 +53,14 @@ static unsigned int chunk_pages = 1024;
 module_param(chunk_pages, uint, 0444);
 MODULE_PARM_DESC(chunk_pages, "device pages per memory chunk (512-65536)");
 
-static_assert(MMU_NOTIFY_EXCLUSIVE + 1 == UMHMM_NR_EVENTS);
+static_assert(MMU_NOTIFY_UNMAP == UMHMM_EVENT_UNMAP);
+static_assert(MMU_NOTIFY_CLEAR == UMHMM_EVENT_CLEAR);
+static_assert(MMU_NOTIFY_PROTECTION_VMA == UMHMM_EVENT_PROTECTION_VMA);
+static_assert(MMU_NOTIFY_PROTECTION_PAGE == UMHMM_EVENT_PROTECTION_PAGE);
+static_assert(MMU_NOTIFY_SOFT_DIRTY == UMHMM_EVENT_SOFT_DIRTY);
+static_assert(MMU_NOTIFY_RELEASE == UMHMM_EVENT_RELEASE);
+static_assert(MMU_NOTIFY_MIGRATE == UMHMM_EVENT_MIGRATE);
+static_assert(MMU_NOTIFY_EXCLUSIVE == UMHMM_EVENT_EXCLUSIVE);
 
 /* Counters of one device id; they outlive unbind so leaks can be checked. */
 struct umhmm_counters {

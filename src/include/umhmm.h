@@ -60,7 +60,15 @@ struct umhmm_range {
 #define UMHMM_PAGE_READ			0x10
 #define UMHMM_PAGE_WRITE		0x20
 
-/* Mirrors enum mmu_notifier_event. */
+/* Indexes of umhmm_stats.invalidations: enum mmu_notifier_event. */
+#define UMHMM_EVENT_UNMAP		0
+#define UMHMM_EVENT_CLEAR		1
+#define UMHMM_EVENT_PROTECTION_VMA	2
+#define UMHMM_EVENT_PROTECTION_PAGE	3
+#define UMHMM_EVENT_SOFT_DIRTY		4
+#define UMHMM_EVENT_RELEASE		5
+#define UMHMM_EVENT_MIGRATE		6
+#define UMHMM_EVENT_EXCLUSIVE		7
 #define UMHMM_NR_EVENTS			8
 
 /*

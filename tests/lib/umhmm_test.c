@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Shared helpers of the umhmm suites; see umhmm_test.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "umhmm_test.h"
+
+#define MAX_MAPS	64
+
+long page_size;
+int umhmm_fd[UMHMM_NDEV] = { -1, -1 };
+
+static struct {
+	void *addr;
+	size_t size;
+} maps[MAX_MAPS];
+
+static int64_t in_use_at_setup[UMHMM_NDEV];
+
+int umhmm_open(int id)
+{
+	char path[32];
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/umhmm%d", id);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+void umhmm_setup(void)
+{
+	int i;
+
+	page_size = sysconf(_SC_PAGESIZE);
+	memset(maps, 0, sizeof(maps));
+	for (i = 0; i < UMHMM_NDEV; i++) {
+		umhmm_fd[i] = umhmm_open(i);
+		in_use_at_setup[i] = umhmm_pages_in_use(umhmm_fd[i]);
+	}
+}
+
+void umhmm_teardown(void)
+{
+	int i;
+
+	for (i = 0; i < MAX_MAPS; i++)
+		if (maps[i].addr)
+			munmap(maps[i].addr, maps[i].size);
+	memset(maps, 0, sizeof(maps));
+
+	for (i = 0; i < UMHMM_NDEV; i++) {
+		if (umhmm_fd[i] < 0)
+			continue;
+		/* Unmapping freed this process's device pages synchronously. */
+		ck_assert_msg(umhmm_pages_in_use(umhmm_fd[i]) ==
+			      in_use_at_setup[i],
+			      "umhmm%d: %lld device pages in use after the test, %lld before",
+			      i, (long long)umhmm_pages_in_use(umhmm_fd[i]),
+			      (long long)in_use_at_setup[i]);
+		close(umhmm_fd[i]);
+		umhmm_fd[i] = -1;
+	}
+}
+
+int umhmm_range(int fd, unsigned long request, void *addr, uint64_t npages,
+		void *ptr, uint32_t flags, struct umhmm_range *out)
+{
+	struct umhmm_range r = {
+		.size = sizeof(r),
+		.flags = flags,
+		.addr = (uintptr_t)addr,
+		.npages = npages,
+		.ptr = (uintptr_t)ptr,
+	};
+	int ret;
+
+	do {
+		ret = ioctl(fd, request, &r);
+	} while (ret < 0 && errno == EINTR);
+	if (out)
+		*out = r;
+	return ret < 0 ? -errno : 0;
+}
+
+uint64_t umhmm_ok(int fd, unsigned long request, void *addr,
+		  uint64_t npages, void *ptr, uint32_t flags)
+{
+	struct umhmm_range r;
+	int ret;
+
+	ret = umhmm_range(fd, request, addr, npages, ptr, flags, &r);
+	ck_assert_msg(ret == 0, "ioctl %#lx on %llu pages: %s", request,
+		      (unsigned long long)npages, strerror(-ret));
+	return r.done;
+}
+
+void umhmm_stats(int fd, struct umhmm_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->size = sizeof(*s);
+	ck_assert_msg(ioctl(fd, UMHMM_IOC_STATS, s) == 0, "stats: %s",
+		      strerror(errno));
+}
+
+int umhmm_inject(int fd, uint32_t fail_alloc, uint32_t fail_copy)
+{
+	struct umhmm_inject in = {
+		.size = sizeof(in),
+		.fail_alloc = fail_alloc,
+		.fail_copy = fail_copy,
+	};
+
+	return ioctl(fd, UMHMM_IOC_INJECT, &in) ? -errno : 0;
+}
+
+int64_t umhmm_pages_in_use(int fd)
+{
+	struct umhmm_stats s;
+
+	umhmm_stats(fd, &s);
+	/* Two views of the same fact: the counters and the free list. */
+	ck_assert_int_eq(s.pages_allocated - s.pages_freed,
+			 s.pages_total - s.pages_free);
+	return (int64_t)(s.pages_allocated - s.pages_freed);
+}
+
+void *test_map(size_t npages, int prot, int flags, int fd, off_t off)
+{
+	size_t size = npages * page_size;
+	void *addr;
+	int i;
+
+	addr = mmap(NULL, size, prot, flags, fd, off);
+	ck_assert_msg(addr != MAP_FAILED, "mmap %zu pages: %s", npages,
+		      strerror(errno));
+	for (i = 0; i < MAX_MAPS; i++) {
+		if (!maps[i].addr) {
+			maps[i].addr = addr;
+			maps[i].size = size;
+			return addr;
+		}
+	}
+	ck_abort_msg("more than %d mappings in one test", MAX_MAPS);
+	return NULL;
+}
+
+void *test_map_anon(size_t npages)
+{
+	return test_map(npages, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+void test_forget(void *addr)
+{
+	int i;
+
+	for (i = 0; i < MAX_MAPS; i++)
+		if (maps[i].addr == addr)
+			maps[i].addr = NULL;
+}
+
+void fill_pattern(void *buf, size_t size, unsigned int seed)
+{
+	unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		p[i] = pattern_byte(seed, i);
+}
+
+long pattern_mismatch_at(const void *buf, size_t size, unsigned int seed,
+			 size_t base)
+{
+	const unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		if (p[i] != pattern_byte(seed, base + i))
+			return (long)i;
+	return -1;
+}
+
+long pattern_mismatch(const void *buf, size_t size, unsigned int seed)
+{
+	return pattern_mismatch_at(buf, size, seed, 0);
+}
+
+long first_nonzero(const void *buf, size_t size)
+{
+	const unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		if (p[i])
+			return (long)i;
+	return -1;
+}
+
+void snapshot(int fd, void *addr, size_t npages, unsigned char *state)
+{
+	ck_assert_uint_eq(umhmm_ok(fd, UMHMM_IOC_SNAPSHOT, addr, npages, state,
+				   0), npages);
+}
+
+void assert_states(const unsigned char *state, size_t npages,
+		   unsigned char type, const char *what)
+{
+	size_t i;
+
+	for (i = 0; i < npages; i++)
+		ck_assert_msg((state[i] & UMHMM_PAGE_TYPE_MASK) == type,
+			      "%s: page %zu is in state %#x, not type %#x",
+			      what, i, state[i], type);
+}
+
+void kmsg(const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+	int fd, n;
+
+	n = snprintf(buf, sizeof(buf), "umhmm: ");
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+	va_end(ap);
+	fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (write(fd, buf, strlen(buf)) < 0)
+		fprintf(stderr, "kmsg: %s\n", strerror(errno));
+	close(fd);
+}
+
+int run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the umhmm suites: device access through the umhmm ABI,
+ * buffers with a checkable byte pattern, and the fixture that checks after
+ * every test that the driver's device pages balance (nothing leaked).
+ */
+#ifndef UMHMM_TEST_H
+#define UMHMM_TEST_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "umhmm.h"
+
+#define UMHMM_NDEV	2
+
+extern long page_size;
+
+/* fds of /dev/umhmm0 and /dev/umhmm1, opened by umhmm_setup(). */
+extern int umhmm_fd[UMHMM_NDEV];
+
+/*
+ * Checked fixture: opens both devices and records the page counters;
+ * umhmm_teardown() unmaps every buffer made with test_map*() and asserts
+ * that every device page handed out since setup was freed again.
+ */
+void umhmm_setup(void);
+void umhmm_teardown(void);
+
+/* Opens /dev/umhmm<id>, failing the test when it cannot. */
+int umhmm_open(int id);
+
+/* A range ioctl; returns 0 or -errno, *out gets the updated range. */
+int umhmm_range(int fd, unsigned long request, void *addr, uint64_t npages,
+		void *ptr, uint32_t flags, struct umhmm_range *out);
+
+/* Like umhmm_range() and asserts success; returns range.done. */
+uint64_t umhmm_ok(int fd, unsigned long request, void *addr,
+		  uint64_t npages, void *ptr, uint32_t flags);
+
+void umhmm_stats(int fd, struct umhmm_stats *s);
+int umhmm_inject(int fd, uint32_t fail_alloc, uint32_t fail_copy);
+
+/* Device pages handed out and not freed yet. */
+int64_t umhmm_pages_in_use(int fd);
+
+/* mmap() that the teardown fixture unmaps; fails the test on error. */
+void *test_map(size_t npages, int prot, int flags, int fd, off_t off);
+void *test_map_anon(size_t npages);
+/* Forgets a mapping the test unmapped or moved itself. */
+void test_forget(void *addr);
+
+/* The byte at offset off of a buffer filled with seed. */
+static inline unsigned char pattern_byte(unsigned int seed, size_t off)
+{
+	return (unsigned char)((off * 7) ^ (off >> 12) ^ (seed * 131) ^ 0x5a);
+}
+
+void fill_pattern(void *buf, size_t size, unsigned int seed);
+/* Offset of the first byte that differs from the pattern, or -1. */
+long pattern_mismatch(const void *buf, size_t size, unsigned int seed);
+/* The same for a buffer that starts at offset base of the pattern. */
+long pattern_mismatch_at(const void *buf, size_t size, unsigned int seed,
+			 size_t base);
+/* Offset of the first non-zero byte, or -1. */
+long first_nonzero(const void *buf, size_t size);
+
+#define ck_assert_pattern(buf, size, seed)				\
+	ck_assert_msg(pattern_mismatch(buf, size, seed) == -1,		\
+		      "byte %ld of %zu differs from pattern %u",	\
+		      pattern_mismatch(buf, size, seed), (size_t)(size),\
+		      (unsigned int)(seed))
+
+/* Asserts the type bits of every state byte. */
+void assert_states(const unsigned char *state, size_t npages,
+		   unsigned char type, const char *what);
+/* Snapshot of npages at addr through fd. */
+void snapshot(int fd, void *addr, size_t npages, unsigned char *state);
+
+/* Writes "umhmm: ..." into the kernel log, to place test events there. */
+void kmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Runs one suite with TAP/XML from the environment; the exit status. */
+int run_suite(Suite *s);
+
+#endif /* UMHMM_TEST_H */
