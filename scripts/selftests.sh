@@ -15,7 +15,6 @@ exclude_file=$UMHMM_ROOT/uml/selftests-exclude.txt
 
 lock "$FLAVOR"
 new_results_dir
-info "results: $RESULTS"
 
 build_kernel
 
@@ -134,6 +133,7 @@ awk '/^ok .*# *SKIP/ { sub(/.*# *SKIP */, ""); n[$0]++ }
 grep '^not ok' "$tapf" || true
 
 print_phases >&2
+info "results: $RESULTS"
 printf '%d passed, %d failed, %d skipped\n' "$pass" "$fail" "$skip"
 if ((fail > 0)) || [[ -z $run_ok ]]; then
 	die "FAILED (results: $RESULTS)"

@@ -11,7 +11,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Runs sharing BUILD_DIR and FLAVOR take turns instead of racing on $KOBJ.
 lock "$FLAVOR"
 new_results_dir
-info "results: $RESULTS"
 
 build_kernel
 
@@ -54,6 +53,7 @@ read -r pass fail skip <<<"$( ((${#taps[@]})) && tap_count "${taps[@]}" || echo 
 fail=$((fail + missing))
 
 print_phases >&2
+info "results: $RESULTS"
 printf '%d passed, %d failed, %d skipped\n' "$pass" "$fail" "$skip"
 if [[ -z $run_ok ]] || ((fail > 0)); then
 	die "FAILED (results: $RESULTS)"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# make lint: shellcheck every bash script, refuse leftover work markers in
+# the project's own files, and run the kernel's checkpatch.pl --strict on
+# the patch series and the driver.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+cd "$UMHMM_ROOT"
+failed=()
+
+# Bash scripts are found by their shebang: uml-init and run-suites have no
+# .sh suffix.
+scripts=()
+while IFS= read -r f; do
+	if head -n1 "$f" | grep -qE '^#!.*\bbash\b'; then
+		scripts+=("$f")
+	fi
+done < <(find scripts .ci -type f 2>/dev/null | LC_ALL=C sort)
+if ! shellcheck -x "${scripts[@]}"; then
+	failed+=(shellcheck)
+fi
+
+# Spelled in pieces so that this file does not match itself.
+marker='(^|[^A-Za-z0-9_])(TO''DO|FIX''ME|X''XX)([^A-Za-z0-9_]|$)'
+own=()
+for d in scripts src tests uml coverage; do
+	[[ -d $d ]] || continue
+	while IFS= read -r f; do own+=("$f"); done < <(find "$d" -type f ! -name '*.patch' | LC_ALL=C sort)
+done
+hits=
+if ((${#own[@]})); then
+	hits=$(grep -nHE "$marker" "${own[@]}" || true)
+fi
+# In patches only the lines the series adds are ours, not kernel context.
+shopt -s nullglob
+patches=(uml/patches/*/*.patch)
+drivers=(src/driver/*.[ch])
+shopt -u nullglob
+for p in "${patches[@]}"; do
+	hits+=$(awk -v re="$marker" -v f="$p" '
+		/^\+\+\+ / { next }
+		/^\+/ && $0 ~ re { printf "\n%s:%d:%s", f, NR, $0 }' "$p")
+done
+if [[ -n ${hits//[[:space:]]/} ]]; then
+	printf '%s\n' "$hits" | sed '/^$/d' >&2
+	info "leftover work markers (see above)"
+	failed+=(markers)
+fi
+
+if ((${#patches[@]} + ${#drivers[@]})); then
+	src=$(bash "$UMHMM_ROOT/scripts/kernel-source.sh") || exit 1
+	cp=$src/scripts/checkpatch.pl
+	[[ -f $cp ]] || die "$cp is missing"
+	for p in "${patches[@]}"; do
+		perl "$cp" --strict --no-tree -q "$p" >&2 || failed+=("checkpatch ${p##*/}")
+	done
+	for f in "${drivers[@]}"; do
+		perl "$cp" --strict --no-tree -q -f "$f" >&2 || failed+=("checkpatch $f")
+	done
+fi
+
+if ((${#failed[@]})); then
+	die "failed: ${failed[*]}"
+fi
+info "clean"
