@@ -1,0 +1,414 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * range_fault: hmm_range_fault() as a device driver uses it to mirror a
+ * process: reads and writes with and without HMM_PFN_REQ_FAULT, per-page
+ * state (snapshot), protections, holes, and the mmu interval notifier that
+ * tells the mirror when the CPU side changes.
+ *
+ * Why: hmm_range_fault() is the other half of HMM besides migration, and
+ * its contract is in its error codes (-EFAULT for ranges it cannot
+ * handle, -EPERM for a write it may not do) and in the flags of each pfn;
+ * a wrong pfn or flag means a device reading or writing the wrong memory.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "umhmm_test.h"
+
+static int fd0;
+
+static void setup(void)
+{
+	umhmm_setup();
+	fd0 = umhmm_fd[0];
+}
+
+static unsigned char *alloc_buf(size_t npages)
+{
+	unsigned char *p = calloc(npages, page_size);
+
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+START_TEST(test_read_present)
+{
+	const size_t npages = 100;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *mirror = alloc_buf(npages);
+
+	fill_pattern(buf, size, 1);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, buf, npages, mirror,
+				   0), npages);
+	ck_assert_pattern(mirror, size, 1);
+	free(mirror);
+}
+END_TEST
+
+START_TEST(test_read_faults_in_zero_pages)
+{
+	const size_t npages = 16;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *mirror = alloc_buf(npages);
+	unsigned char state[16];
+
+	memset(mirror, 0xff, npages * page_size);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, buf, npages, mirror,
+				   0), npages);
+	ck_assert_int_eq(first_nonzero(mirror, npages * page_size), -1);
+	/* A read fault of untouched anonymous memory maps the zero page. */
+	snapshot(fd0, buf, npages, state);
+	assert_states(state, npages, UMHMM_PAGE_ZERO, "after read fault");
+	ck_assert_uint_eq(state[0] & UMHMM_PAGE_WRITE, 0);
+	free(mirror);
+}
+END_TEST
+
+START_TEST(test_read_nofault_untouched)
+{
+	const size_t npages = 16;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *mirror = alloc_buf(npages);
+	unsigned char state[16];
+
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, buf, npages, mirror,
+				   UMHMM_F_NOFAULT), 0);
+	snapshot(fd0, buf, npages, state);
+	assert_states(state, npages, UMHMM_PAGE_NONE, "never faulted");
+	free(mirror);
+}
+END_TEST
+
+START_TEST(test_read_nofault_partial)
+{
+	const size_t npages = 16;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *mirror = alloc_buf(npages);
+	size_t i;
+
+	/* Touch every fourth page: only those are there to read. */
+	for (i = 0; i < npages; i += 4)
+		fill_pattern(buf + i * page_size, page_size, 2);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, buf, npages, mirror,
+				   UMHMM_F_NOFAULT), npages / 4);
+	for (i = 0; i < npages; i += 4)
+		ck_assert_pattern(mirror + i * page_size, page_size, 2);
+	free(mirror);
+}
+END_TEST
+
+START_TEST(test_write_untouched)
+{
+	const size_t npages = 32;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *data = alloc_buf(npages);
+	unsigned char state[32];
+
+	fill_pattern(data, size, 3);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_WRITE, buf, npages, data,
+				   0), npages);
+	/* What the device wrote, the CPU reads. */
+	ck_assert_pattern(buf, size, 3);
+	snapshot(fd0, buf, npages, state);
+	assert_states(state, npages, UMHMM_PAGE_SYSTEM, "after device write");
+	ck_assert_uint_ne(state[0] & UMHMM_PAGE_WRITE, 0);
+	free(data);
+}
+END_TEST
+
+START_TEST(test_write_nofault_zero_page)
+{
+	const size_t npages = 4;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *data = alloc_buf(npages);
+	volatile unsigned char c = buf[0];
+
+	(void)c;
+	/* The zero page is mapped read-only and the call may not fault. */
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_WRITE, buf, 1, data,
+				     UMHMM_F_NOFAULT, NULL), -EPERM);
+	ck_assert_int_eq(first_nonzero(buf, page_size), -1);
+	free(data);
+}
+END_TEST
+
+START_TEST(test_read_device_pages)
+{
+	const size_t npages = 40;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *mirror = alloc_buf(npages);
+	unsigned char state[40];
+	struct umhmm_stats before, after;
+
+	fill_pattern(buf, size, 4);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
+				   NULL, 0), npages);
+	umhmm_stats(fd0, &before);
+	/* The owner's own device pages are read in place, not faulted back. */
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, buf, npages, mirror,
+				   0), npages);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_eq(after.migrate_to_ram, before.migrate_to_ram);
+	ck_assert_pattern(mirror, size, 4);
+	snapshot(fd0, buf, npages, state);
+	assert_states(state, npages, UMHMM_PAGE_DEVICE_LOCAL, "still there");
+	free(mirror);
+}
+END_TEST
+
+START_TEST(test_write_device_pages)
+{
+	const size_t npages = 8;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *data = alloc_buf(npages);
+
+	fill_pattern(buf, size, 5);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
+				   NULL, 0), npages);
+	fill_pattern(data, size, 6);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_WRITE, buf, npages, data,
+				   0), npages);
+	/* The CPU faults the device's new data back. */
+	ck_assert_pattern(buf, size, 6);
+}
+END_TEST
+
+START_TEST(test_snapshot_read_only)
+{
+	const size_t npages = 8;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char state[8];
+	size_t i;
+
+	fill_pattern(buf, size, 7);
+	ck_assert_int_eq(mprotect(buf, size, PROT_READ), 0);
+	snapshot(fd0, buf, npages, state);
+	for (i = 0; i < npages; i++)
+		ck_assert_uint_eq(state[i], UMHMM_PAGE_SYSTEM | UMHMM_PAGE_READ);
+}
+END_TEST
+
+START_TEST(test_write_read_only_eperm)
+{
+	const size_t npages = 4;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *data = alloc_buf(npages);
+
+	fill_pattern(buf, size, 8);
+	ck_assert_int_eq(mprotect(buf, size, PROT_READ), 0);
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_WRITE, buf, npages, data,
+				     0, NULL), -EPERM);
+	ck_assert_pattern(buf, size, 8);
+	free(data);
+}
+END_TEST
+
+START_TEST(test_read_prot_none_efault)
+{
+	const size_t npages = 4;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *mirror = alloc_buf(npages);
+	unsigned char state[4];
+
+	fill_pattern(buf, size, 9);
+	ck_assert_int_eq(mprotect(buf, size, PROT_NONE), 0);
+	/* A VMA without VM_READ cannot be faulted: -EFAULT... */
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_READ, buf, npages, mirror,
+				     0, NULL), -EFAULT);
+	/* ...and only reports errors when asked for nothing. */
+	snapshot(fd0, buf, npages, state);
+	assert_states(state, npages, UMHMM_PAGE_ERROR, "PROT_NONE");
+	free(mirror);
+}
+END_TEST
+
+START_TEST(test_read_hole_efault)
+{
+	const size_t npages = 8;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *mirror = alloc_buf(npages);
+	unsigned char state[8];
+	struct umhmm_range r;
+
+	fill_pattern(buf, npages * page_size, 10);
+	ck_assert_int_eq(munmap(buf + 2 * page_size, 2 * page_size), 0);
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_READ, buf, npages, mirror,
+				     0, &r), -EFAULT);
+	/* Asking for nothing, the walk reports the hole as errors. */
+	snapshot(fd0, buf, npages, state);
+	assert_states(state, 2, UMHMM_PAGE_SYSTEM, "before the hole");
+	assert_states(state + 2, 2, UMHMM_PAGE_ERROR, "the hole");
+	assert_states(state + 4, 4, UMHMM_PAGE_SYSTEM, "after the hole");
+	free(mirror);
+}
+END_TEST
+
+START_TEST(test_read_beyond_batches)
+{
+	/* More than one hmm_range_fault() batch of 64 pages. */
+	const size_t npages = 64 * 3 + 5;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *mirror = alloc_buf(npages);
+
+	fill_pattern(buf, size, 11);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, buf, npages, mirror,
+				   0), npages);
+	ck_assert_pattern(mirror, size, 11);
+	free(mirror);
+}
+END_TEST
+
+/* The notifier reports each kind of CPU-side change to the mirror. */
+START_TEST(test_notifier_unmap)
+{
+	const size_t npages = 4;
+	unsigned char *buf = test_map_anon(npages);
+	struct umhmm_stats before, after;
+
+	fill_pattern(buf, npages * page_size, 12);
+	umhmm_stats(fd0, &before);
+	ck_assert_int_eq(munmap(buf, npages * page_size), 0);
+	test_forget(buf);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_gt(after.invalidations[UMHMM_EVENT_UNMAP],
+			  before.invalidations[UMHMM_EVENT_UNMAP]);
+}
+END_TEST
+
+START_TEST(test_notifier_mprotect)
+{
+	const size_t npages = 4;
+	unsigned char *buf = test_map_anon(npages);
+	struct umhmm_stats before, after;
+
+	fill_pattern(buf, npages * page_size, 13);
+	umhmm_stats(fd0, &before);
+	ck_assert_int_eq(mprotect(buf, npages * page_size, PROT_READ), 0);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_gt(after.invalidations[UMHMM_EVENT_PROTECTION_VMA],
+			  before.invalidations[UMHMM_EVENT_PROTECTION_VMA]);
+}
+END_TEST
+
+START_TEST(test_notifier_migrate)
+{
+	const size_t npages = 4;
+	unsigned char *buf = test_map_anon(npages);
+	struct umhmm_stats before, after;
+
+	fill_pattern(buf, npages * page_size, 14);
+	umhmm_stats(fd0, &before);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
+				   NULL, 0), npages);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_gt(after.invalidations[UMHMM_EVENT_MIGRATE],
+			  before.invalidations[UMHMM_EVENT_MIGRATE]);
+}
+END_TEST
+
+struct churn {
+	unsigned char *buf;
+	size_t npages;
+	int rounds;
+};
+
+/* Zaps and refills the buffer while the mirror reads it. */
+static void *churn_thread(void *arg)
+{
+	struct churn *c = arg;
+	int i;
+
+	for (i = 0; i < c->rounds; i++) {
+		madvise(c->buf, c->npages * page_size, MADV_DONTNEED);
+		fill_pattern(c->buf, c->npages * page_size, 15);
+	}
+	return NULL;
+}
+
+START_TEST(test_read_during_invalidations)
+{
+	const size_t npages = 16;
+	size_t size = npages * page_size;
+	struct churn c = { test_map_anon(npages), npages, 200 };
+	unsigned char *mirror = alloc_buf(npages);
+	struct umhmm_stats before, after;
+	pthread_t thread;
+	size_t i;
+	int round;
+
+	fill_pattern(c.buf, size, 15);
+	umhmm_stats(fd0, &before);
+	ck_assert_int_eq(pthread_create(&thread, NULL, churn_thread, &c), 0);
+	for (round = 0; round < 200; round++) {
+		ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, c.buf, npages,
+					   mirror, 0), npages);
+		/* Each page is a consistent copy: all zero or all pattern. */
+		for (i = 0; i < npages; i++) {
+			unsigned char *p = mirror + i * page_size;
+
+			ck_assert_msg(first_nonzero(p, page_size) == -1 ||
+				      pattern_mismatch_at(p, page_size, 15,
+							  i * page_size) == -1,
+				      "round %d: page %zu is torn", round, i);
+		}
+	}
+	ck_assert_int_eq(pthread_join(thread, NULL), 0);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_ge(after.invalidations[UMHMM_EVENT_CLEAR] -
+			  before.invalidations[UMHMM_EVENT_CLEAR], 200);
+	free(mirror);
+}
+END_TEST
+
+static Suite *range_fault_suite(void)
+{
+	Suite *s = suite_create("range_fault");
+	TCase *core = tcase_create("core");
+	TCase *protections = tcase_create("protections");
+	TCase *notifier = tcase_create("notifier");
+
+	tcase_add_checked_fixture(core, setup, umhmm_teardown);
+	tcase_add_test(core, test_read_present);
+	tcase_add_test(core, test_read_faults_in_zero_pages);
+	tcase_add_test(core, test_read_nofault_untouched);
+	tcase_add_test(core, test_read_nofault_partial);
+	tcase_add_test(core, test_write_untouched);
+	tcase_add_test(core, test_read_device_pages);
+	tcase_add_test(core, test_write_device_pages);
+	tcase_add_test(core, test_read_beyond_batches);
+	suite_add_tcase(s, core);
+
+	tcase_add_checked_fixture(protections, setup, umhmm_teardown);
+	tcase_add_test(protections, test_write_nofault_zero_page);
+	tcase_add_test(protections, test_snapshot_read_only);
+	tcase_add_test(protections, test_write_read_only_eperm);
+	tcase_add_test(protections, test_read_prot_none_efault);
+	tcase_add_test(protections, test_read_hole_efault);
+	suite_add_tcase(s, protections);
+
+	tcase_add_checked_fixture(notifier, setup, umhmm_teardown);
+	tcase_add_test(notifier, test_notifier_unmap);
+	tcase_add_test(notifier, test_notifier_mprotect);
+	tcase_add_test(notifier, test_notifier_migrate);
+	tcase_add_test(notifier, test_read_during_invalidations);
+	suite_add_tcase(s, notifier);
+
+	return s;
+}
+
+int main(void)
+{
+	return run_suite(range_fault_suite());
+}
