@@ -285,13 +285,13 @@ new_results_dir() {
 
 # One line with every phase of this run, from PHASE_LOG.
 print_phases() {
-	local name secs out=()
+	local name secs parts=()
 	[[ -s ${PHASE_LOG:-} ]] || return 0
 	while IFS=$'\t' read -r name secs; do
-		out+=("$name $secs s")
+		parts+=("$name $secs s")
 	done <"$PHASE_LOG"
 	local IFS=,
-	printf 'phases:%s\n' "${out[*]/#/ }"
+	printf 'phases:%s\n' "${parts[*]/#/ }"
 }
 
 # tap_count FILE...: print "PASS FAIL SKIP" over TAP files ("ok ... # SKIP"

@@ -1,0 +1,28 @@
+# umhmm: every target is one script in scripts/; see README.md.
+# FLAVOR=base|debug|coverage, BUILD_DIR, KERNEL_SRC and TESTS are read from
+# the environment or the make command line.
+
+export FLAVOR BUILD_DIR KERNEL_SRC TESTS
+
+.PHONY: test selftests check lint shell deps clean
+
+test:
+	@bash scripts/test.sh
+
+selftests:
+	@bash scripts/selftests.sh
+
+check:
+	@bash scripts/check.sh
+
+lint:
+	@bash scripts/lint.sh
+
+shell:
+	@bash scripts/shell.sh
+
+deps:
+	@bash scripts/deps.sh
+
+clean:
+	@bash scripts/clean.sh

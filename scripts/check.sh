@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# make check: the project's own tests. Lint, the harness self-tests, then
+# the two user-facing jobs end to end.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+s=$UMHMM_ROOT/scripts
+failed=()
+# Each step runs even when an earlier one failed, so one make check shows
+# every problem; the exit status still reports any failure.
+step() {
+	local name=$1
+	shift
+	printf '== %s\n' "$name"
+	"$@" || failed+=("$name")
+}
+
+step lint bash "$s/lint.sh"
+for t in "$s"/selftest/*.sh; do
+	step "selftest ${t##*/}" bash "$t"
+done
+step test bash "$s/test.sh"
+step selftests bash "$s/selftests.sh"
+
+if ((${#failed[@]})); then
+	die "failed: ${failed[*]}"
+fi
+info "all checks passed"

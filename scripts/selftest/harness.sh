@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# The harness's own tests: each case runs a script the way a user would and
+# checks its exit status and its one-line error. Cases that boot UML use
+# $KOBJ/linux (built by the pipeline if missing) or UMHMM_SELFTEST_KERNEL.
+#
+#   scripts/selftest/harness.sh [CASE...]
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+S=$UMHMM_ROOT/scripts
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/umhmm-selftest.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# expect_fail NAME REGEX CMD...: CMD must exit non-zero and print exactly
+# one line on stderr, matching REGEX. Sets OUT to that output.
+expect_fail() {
+	local name=$1 re=$2 rc=0 lines
+	shift 2
+	"$@" >"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
+	OUT=$(<"$tmp/err")
+	lines=$(wc -l <"$tmp/err")
+	if ((rc == 0)); then
+		fail_case "$name: exit status 0"
+	elif ((lines != 1)); then
+		fail_case "$name: $lines lines on stderr, wanted 1: $OUT"
+	elif ! grep -qE -- "$re" "$tmp/err"; then
+		fail_case "$name: stderr '$OUT' does not match /$re/"
+	fi
+}
+
+failures=()
+fail_case() {
+	failures+=("$1")
+	printf '  %s\n' "$1" >&2
+}
+
+# A fake kernel tree with two files, a harness root with its own series.
+fake_tree() {
+	local k=$1
+	mkdir -p "$k/arch/um" "$k/mm"
+	printf 'VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\n' >"$k/Makefile"
+	printf 'all:\n' >"$k/arch/um/Makefile"
+	printf 'one\ntwo\nthree\n' >"$k/mm/a.c"
+	printf 'alpha\nbeta\n' >"$k/mm/b.c"
+}
+
+fake_root() {
+	local r=$1
+	mkdir -p "$r/uml/patches/6.12"
+	cp -r "$S" "$r/scripts"
+}
+
+make_patch() {
+	local k=$1 file=$2 from=$3 to=$4 out=$5
+	local orig=$tmp/orig.$$
+	cp "$k/$file" "$orig"
+	sed "s/^$from\$/$to/" "$orig" >"$tmp/new.$$"
+	{
+		printf 'Subject: [PATCH] test\n\n---\n'
+		diff -u --label "a/$file" --label "b/$file" "$orig" "$tmp/new.$$" || true
+	} >"$out"
+}
+
+tree_sum() {
+	(cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+}
+
+case_unknown_flavor() {
+	expect_fail unknown-flavor "^test.sh: unknown FLAVOR 'nope' \(known: base debug coverage\)$" \
+		env FLAVOR=nope bash "$S/test.sh"
+}
+
+case_wrong_kernel_src() {
+	mkdir -p "$tmp/notakernel"
+	expect_fail wrong-kernel-src "KERNEL_SRC=$tmp/notakernel is not a kernel source tree \(no arch/um/Makefile\)" \
+		env KERNEL_SRC="$tmp/notakernel" BUILD_DIR="$tmp/build" bash "$S/test.sh"
+}
+
+case_patch_refused() {
+	local k=$tmp/k r=$tmp/root before
+	fake_tree "$k"
+	fake_root "$r"
+	make_patch "$k" mm/a.c two TWO "$r/uml/patches/6.12/0001-good.patch"
+	# 0002 expects a line the tree does not have.
+	printf -- "--- a/mm/b.c\n+++ b/mm/b.c\n@@ -1,2 +1,2 @@\n alpha\n-gamma\n+GAMMA\n" \
+		>"$r/uml/patches/6.12/0002-bad.patch"
+	before=$(tree_sum "$k")
+	expect_fail patch-refused "patch 0002-bad.patch does not apply to $k \(kernel 6.12.0\): rebase the series or use the default source" \
+		env BUILD_DIR="$tmp/build" bash "$r/scripts/prepare.sh" "$k"
+	[[ $(tree_sum "$k") == "$before" ]] || fail_case "patch-refused: the tree changed"
+
+	# Without the bad patch: applies once, then is a no-op, then reverts.
+	rm "$r/uml/patches/6.12/0002-bad.patch"
+	BUILD_DIR=$tmp/build bash "$r/scripts/prepare.sh" "$k" 2>/dev/null ||
+		fail_case "prepare: the good series was refused"
+	grep -qx TWO "$k/mm/a.c" || fail_case "prepare: 0001 not applied"
+	BUILD_DIR=$tmp/build bash "$r/scripts/prepare.sh" "$k" 2>"$tmp/err" ||
+		fail_case "prepare: second run failed"
+	[[ ! -s $tmp/err ]] || fail_case "prepare: second run was not a no-op: $(<"$tmp/err")"
+	# An edited patch replaces its older version in the tree.
+	make_patch "$k" mm/b.c beta BETA "$r/uml/patches/6.12/0001-good.patch"
+	BUILD_DIR=$tmp/build bash "$r/scripts/prepare.sh" "$k" 2>/dev/null ||
+		fail_case "prepare: an edited patch was refused"
+	if ! grep -qx two "$k/mm/a.c" || ! grep -qx BETA "$k/mm/b.c"; then
+		fail_case "prepare: the edited patch did not replace the old one"
+	fi
+	BUILD_DIR=$tmp/build bash "$r/scripts/unprepare.sh" "$k" 2>/dev/null ||
+		fail_case "unprepare failed"
+	[[ $(tree_sum "$k") == "$before" ]] || fail_case "unprepare: the tree is not as before"
+
+	rm -rf "$r/uml/patches/6.12"
+	mkdir -p "$r/uml/patches/6.1"
+	cp "$tmp/k/mm/a.c" "$r/uml/patches/6.1/0001-x.patch"
+	expect_fail no-series "no patch series for kernel 6.12 in uml/patches/ \(supported: 6.1\)" \
+		env BUILD_DIR="$tmp/build" bash "$r/scripts/prepare.sh" "$k"
+}
+
+case_unknown_tests() {
+	local d=$tmp/suites
+	mkdir -p "$d"
+	printf '#!/bin/sh\nexit 0\n' >"$d/test_alpha"
+	printf '#!/bin/sh\nexit 0\n' >"$d/test_beta"
+	chmod +x "$d"/test_*
+	expect_fail unknown-tests "no suite matches 'nosuch' \(known: test_alpha test_beta\)" \
+		env TESTS=nosuch UMHMM_OUT="$tmp" bash "$S/run-suites" "$d/test_alpha" "$d/test_beta"
+}
+
+uml_kernel() {
+	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
+		printf '%s\n' "$UMHMM_SELFTEST_KERNEL"
+		return 0
+	fi
+	if [[ ! -x $KOBJ/linux ]]; then
+		info "building the UML kernel for the run.sh cases"
+		build_kernel >&2
+	fi
+	printf '%s\n' "$KOBJ/linux"
+}
+
+case_job_fails() {
+	local k
+	k=$(uml_kernel)
+	if bash "$S/run.sh" -t 60 -k "$k" "$tmp/r-exit" -- bash -c 'exit 1' >/dev/null 2>"$tmp/err"; then
+		fail_case "job-fails: run.sh succeeded for a job that exits 1"
+	fi
+	grep -q 'the job failed with exit status 1' "$tmp/err" ||
+		fail_case "job-fails: no 'exit status 1' report: $(<"$tmp/err")"
+}
+
+case_splat() {
+	local k
+	k=$(uml_kernel)
+	if bash "$S/run.sh" -t 60 -k "$k" "$tmp/r-splat" -- bash -c '
+		echo "umhmm: running fake_suite" >/dev/kmsg
+		echo "WARNING: CPU: 0 PID: 1 at mm/fake.c:1 fake_function+0x0/0x10" >/dev/kmsg
+		exit 0' >/dev/null 2>"$tmp/err"; then
+		fail_case "splat: run.sh succeeded despite a WARNING"
+	fi
+	grep -q 'WARNING: CPU: 0 PID: 1 at mm/fake.c:1' "$tmp/err" ||
+		fail_case "splat: the WARNING line was not printed"
+	grep -q 'while running fake_suite' "$tmp/err" ||
+		fail_case "splat: the running test was not named"
+	[[ -z ${UMHMM_SELFTEST_SHOW:-} ]] || cat "$tmp/err" >&2
+}
+
+case_timeout() {
+	local k umid p a left=()
+	k=$(uml_kernel)
+	if bash "$S/run.sh" -t 5 -k "$k" "$tmp/r-timeout" -- sleep 600 >/dev/null 2>"$tmp/err"; then
+		fail_case "timeout: run.sh succeeded for a job that sleeps past -t 5"
+	fi
+	grep -q 'timeout after 5 s' "$tmp/err" || fail_case "timeout: not reported: $(<"$tmp/err")"
+	umid=$(<"$tmp/r-timeout/umid")
+	for p in /proc/[0-9]*; do
+		{ mapfile -d '' -t argv <"$p/cmdline"; } 2>/dev/null || continue
+		for a in "${argv[@]}"; do
+			[[ $a == "umid=$umid" ]] && left+=("${p#/proc/}")
+		done
+	done
+	((${#left[@]} == 0)) || fail_case "timeout: processes of $umid remain: ${left[*]}"
+}
+
+all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests job_fails splat timeout)
+cases=("$@")
+((${#cases[@]})) || cases=("${all[@]}")
+for c in "${cases[@]}"; do
+	declare -F "case_$c" >/dev/null || die "unknown case '$c' (known: ${all[*]})"
+	n=${#failures[@]}
+	"case_$c"
+	if ((${#failures[@]} == n)); then
+		printf 'ok   %s\n' "$c"
+	else
+		printf 'FAIL %s\n' "$c"
+	fi
+done
+((${#failures[@]} == 0)) || die "${#failures[@]} failure(s)"
