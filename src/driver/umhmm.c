@@ -78,8 +78,13 @@ struct umhmm_counters {
 
 static struct umhmm_counters umhmm_counters[UMHMM_MAX_DEVICES];
 
-/* Pagemap owners: devices given the same owner id share device pages. */
-static u8 umhmm_owners[UMHMM_MAX_DEVICES];
+/*
+ * Pagemap owners: device N uses owner id umhmm_owner_id[N] (N by default),
+ * and owner id I is the token &umhmm_owner_token[I], so devices with the
+ * same id share an owner and treat each other's pages as their own.
+ */
+static u8 umhmm_owner_id[UMHMM_MAX_DEVICES];
+static u8 umhmm_owner_token[UMHMM_MAX_DEVICES];
 
 struct umhmm_device;
 
@@ -975,7 +980,7 @@ static ssize_t owner_show(struct device *dev, struct device_attribute *attr,
 {
 	struct platform_device *pdev = to_platform_device(dev);
 
-	return sysfs_emit(buf, "%u\n", umhmm_owners[pdev->id]);
+	return sysfs_emit(buf, "%u\n", umhmm_owner_id[pdev->id]);
 }
 
 /* Takes effect at the next bind, when the device has no memory. */
@@ -995,7 +1000,7 @@ static ssize_t owner_store(struct device *dev, struct device_attribute *attr,
 	if (dev->driver)
 		ret = -EBUSY;
 	else
-		umhmm_owners[pdev->id] = owner;
+		umhmm_owner_id[pdev->id] = owner;
 	device_unlock(dev);
 	return ret ? ret : count;
 }
@@ -1030,7 +1035,7 @@ static int umhmm_probe(struct platform_device *pdev)
 
 	udev->dev = &pdev->dev;
 	udev->id = pdev->id;
-	udev->owner = &umhmm_owners[umhmm_owners[pdev->id]];
+	udev->owner = &umhmm_owner_token[umhmm_owner_id[pdev->id]];
 	udev->cnt = &umhmm_counters[pdev->id];
 	init_rwsem(&udev->teardown);
 	mutex_init(&udev->chunk_lock);
@@ -1079,7 +1084,6 @@ static struct platform_driver umhmm_driver = {
 	.remove_new = umhmm_remove,
 	.driver = {
 		.name = "umhmm",
-		.dev_groups = umhmm_groups,
 	},
 };
 
@@ -1107,23 +1111,34 @@ static int __init umhmm_init(void)
 		return -EINVAL;
 	}
 	for (i = 0; i < UMHMM_MAX_DEVICES; i++)
-		umhmm_owners[i] = i;
+		umhmm_owner_id[i] = i;
 
 	ret = platform_driver_register(&umhmm_driver);
 	if (ret)
 		return ret;
 	for (i = 0; i < ndevices; i++) {
-		umhmm_pdevs[i] =
-			platform_device_register_simple("umhmm", i, NULL, 0);
-		if (IS_ERR(umhmm_pdevs[i])) {
-			ret = PTR_ERR(umhmm_pdevs[i]);
-			umhmm_pdevs[i] = NULL;
-			umhmm_unregister_devices();
-			platform_driver_unregister(&umhmm_driver);
-			return ret;
+		struct platform_device *pdev;
+
+		pdev = platform_device_alloc("umhmm", i);
+		if (!pdev) {
+			ret = -ENOMEM;
+			goto err;
 		}
+		/* The owner belongs to the device: it is set while unbound. */
+		pdev->dev.groups = umhmm_groups;
+		ret = platform_device_add(pdev);
+		if (ret) {
+			platform_device_put(pdev);
+			goto err;
+		}
+		umhmm_pdevs[i] = pdev;
 	}
 	return 0;
+
+err:
+	umhmm_unregister_devices();
+	platform_driver_unregister(&umhmm_driver);
+	return ret;
 }
 
 static void __exit umhmm_exit(void)

@@ -26,12 +26,19 @@ static struct {
 
 static int64_t in_use_at_setup[UMHMM_NDEV];
 
-int umhmm_open(int id)
+static const char *dev_path(int id)
 {
-	char path[32];
-	int fd;
+	static char path[32];
 
 	snprintf(path, sizeof(path), "/dev/umhmm%d", id);
+	return path;
+}
+
+int umhmm_open(int id)
+{
+	const char *path = dev_path(id);
+	int fd;
+
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
 	return fd;
@@ -51,7 +58,7 @@ void umhmm_setup(void)
 
 void umhmm_teardown(void)
 {
-	int i;
+	int i, fd;
 
 	for (i = 0; i < MAX_MAPS; i++)
 		if (maps[i].addr)
@@ -59,16 +66,32 @@ void umhmm_teardown(void)
 	memset(maps, 0, sizeof(maps));
 
 	for (i = 0; i < UMHMM_NDEV; i++) {
-		if (umhmm_fd[i] < 0)
-			continue;
-		/* Unmapping freed this process's device pages synchronously. */
-		ck_assert_msg(umhmm_pages_in_use(umhmm_fd[i]) ==
-			      in_use_at_setup[i],
-			      "umhmm%d: %lld device pages in use after the test, %lld before",
-			      i, (long long)umhmm_pages_in_use(umhmm_fd[i]),
-			      (long long)in_use_at_setup[i]);
-		close(umhmm_fd[i]);
+		if (umhmm_fd[i] >= 0)
+			close(umhmm_fd[i]);
 		umhmm_fd[i] = -1;
+	}
+
+	/*
+	 * A test may have unbound a device or changed its owner: put both
+	 * back, so a failure does not spread to the next test.
+	 */
+	for (i = 0; i < UMHMM_NDEV; i++) {
+		if (access(dev_path(i), F_OK) == 0 && umhmm_get_owner(i) == i)
+			continue;
+		umhmm_unbind(i);
+		umhmm_set_owner(i, i);
+		ck_assert_int_eq(umhmm_bind(i), 0);
+	}
+
+	/* Counters outlive rebinds: read them through a fresh open. */
+	for (i = 0; i < UMHMM_NDEV; i++) {
+		fd = umhmm_open(i);
+		/* Unmapping freed this process's device pages synchronously. */
+		ck_assert_msg(umhmm_pages_in_use(fd) == in_use_at_setup[i],
+			      "umhmm%d: %lld device pages in use after the test, %lld before",
+			      i, (long long)umhmm_pages_in_use(fd),
+			      (long long)in_use_at_setup[i]);
+		close(fd);
 	}
 }
 
@@ -250,4 +273,62 @@ int run_suite(Suite *s)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static int write_sysfs(const char *path, const char *value)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, value, strlen(value));
+	n = n < 0 ? -errno : 0;
+	close(fd);
+	return (int)n;
+}
+
+static int bind_op(const char *op, int id)
+{
+	char path[96], name[16];
+
+	snprintf(path, sizeof(path), "/sys/bus/platform/drivers/umhmm/%s", op);
+	snprintf(name, sizeof(name), "umhmm.%d", id);
+	return write_sysfs(path, name);
+}
+
+int umhmm_bind(int id)
+{
+	return bind_op("bind", id);
+}
+
+int umhmm_unbind(int id)
+{
+	return bind_op("unbind", id);
+}
+
+int umhmm_set_owner(int id, int owner)
+{
+	char path[96], value[16];
+
+	snprintf(path, sizeof(path), "/sys/bus/platform/devices/umhmm.%d/owner",
+		 id);
+	snprintf(value, sizeof(value), "%d", owner);
+	return write_sysfs(path, value);
+}
+
+int umhmm_get_owner(int id)
+{
+	char path[96];
+	int owner = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/bus/platform/devices/umhmm.%d/owner",
+		 id);
+	f = fopen(path, "re");
+	ck_assert_msg(f, "%s: %s", path, strerror(errno));
+	ck_assert_int_eq(fscanf(f, "%d", &owner), 1);
+	fclose(f);
+	return owner;
 }

@@ -78,6 +78,16 @@ void assert_states(const unsigned char *state, size_t npages,
 /* Snapshot of npages at addr through fd. */
 void snapshot(int fd, void *addr, size_t npages, unsigned char *state);
 
+/*
+ * Driver core bind/unbind of platform device umhmm.<id> through sysfs;
+ * 0 or -errno of the write.
+ */
+int umhmm_bind(int id);
+int umhmm_unbind(int id);
+/* Sets the pagemap owner id of an unbound device; 0 or -errno. */
+int umhmm_set_owner(int id, int owner);
+int umhmm_get_owner(int id);
+
 /* Writes "umhmm: ..." into the kernel log, to place test events there. */
 void kmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
