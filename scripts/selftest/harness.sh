@@ -126,6 +126,21 @@ case_unknown_tests() {
 		env TESTS=nosuch UMHMM_OUT="$tmp" bash "$S/run-suites" "$d/test_alpha" "$d/test_beta"
 }
 
+case_config_mismatch() {
+	local r=$tmp/croot src
+	src=$(bash "$S/kernel-source.sh") || { fail_case "config-mismatch: no kernel source"; return; }
+	fake_root "$r"
+	cp -r "$UMHMM_ROOT/uml/configs" "$UMHMM_ROOT/uml/patches" "$r/uml/"
+	printf "CONFIG_UMHMM_NO_SUCH_OPTION=y\n# CONFIG_MMU_NOTIFIER is not set\n" >>"$r/uml/configs/base.config"
+	if env BUILD_DIR="$tmp/cbuild" bash "$r/scripts/configure.sh" "$src" >/dev/null 2>"$tmp/err"; then
+		fail_case "config-mismatch: configure.sh accepted an option Kconfig dropped"
+	fi
+	grep -q "CONFIG_UMHMM_NO_SUCH_OPTION: requested y (base.config), got not set" "$tmp/err" ||
+		fail_case "config-mismatch: the dropped option was not listed: $(<"$tmp/err")"
+	grep -q "CONFIG_MMU_NOTIFIER: requested n (base.config), got y" "$tmp/err" ||
+		fail_case "config-mismatch: the unwanted option was not listed: $(<"$tmp/err")"
+}
+
 uml_kernel() {
 	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
 		printf '%s\n' "$UMHMM_SELFTEST_KERNEL"
@@ -181,7 +196,7 @@ case_timeout() {
 	((${#left[@]} == 0)) || fail_case "timeout: processes of $umid remain: ${left[*]}"
 }
 
-all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests job_fails splat timeout)
+all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails splat timeout)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
