@@ -21,12 +21,12 @@
 #include <unistd.h>
 
 #include "test_hmm_uapi.h"
+#include "umhmm_test.h"
 
 #define DMIRROR_DEV	"/dev/hmm_dmirror0"
 #define NPAGES		64
 
 static int dmirror_fd = -1;
-static long page_size;
 
 static void dmirror_setup(void)
 {
@@ -44,12 +44,12 @@ static void dmirror_teardown(void)
 }
 
 /* Every byte of the buffer gets a value that depends on its offset. */
-static unsigned char pattern_byte(size_t offset)
+static unsigned char dm_pattern_byte(size_t offset)
 {
 	return (unsigned char)(offset * 7 + offset / 4096 + 3);
 }
 
-static void *map_filled(size_t npages)
+static void *dm_map_filled(size_t npages)
 {
 	size_t size = npages * page_size;
 	unsigned char *buf;
@@ -59,17 +59,17 @@ static void *map_filled(size_t npages)
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(buf, MAP_FAILED);
 	for (i = 0; i < size; i++)
-		buf[i] = pattern_byte(i);
+		buf[i] = dm_pattern_byte(i);
 	return buf;
 }
 
 /* Returns the number of the first byte that differs, or -1. */
-static long first_bad_byte(const unsigned char *buf, size_t size)
+static long dm_first_bad_byte(const unsigned char *buf, size_t size)
 {
 	size_t i;
 
 	for (i = 0; i < size; i++)
-		if (buf[i] != pattern_byte(i))
+		if (buf[i] != dm_pattern_byte(i))
 			return (long)i;
 	return -1;
 }
@@ -92,7 +92,7 @@ static int dmirror_cmd(unsigned long request, void *addr, void *ptr,
 	return ret < 0 ? -errno : 0;
 }
 
-static void snapshot(void *addr, unsigned char *perm, size_t npages)
+static void dm_snapshot(void *addr, unsigned char *perm, size_t npages)
 {
 	struct hmm_dmirror_cmd cmd;
 
@@ -109,7 +109,7 @@ START_TEST(test_migrate_round_trip)
 	unsigned char *buf, *mirror;
 	size_t i;
 
-	buf = map_filled(NPAGES);
+	buf = dm_map_filled(NPAGES);
 	mirror = calloc(1, size);
 	ck_assert_ptr_nonnull(mirror);
 
@@ -117,9 +117,9 @@ START_TEST(test_migrate_round_trip)
 				     NPAGES, &cmd), 0);
 	ck_assert_uint_eq(cmd.cpages, NPAGES);
 	/* What the device copied is what the CPU wrote. */
-	ck_assert_int_eq(first_bad_byte(mirror, size), -1);
+	ck_assert_int_eq(dm_first_bad_byte(mirror, size), -1);
 
-	snapshot(buf, perm, NPAGES);
+	dm_snapshot(buf, perm, NPAGES);
 	for (i = 0; i < NPAGES; i++)
 		ck_assert_msg((perm[i] & 0xf0) ==
 			      HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL,
@@ -127,9 +127,9 @@ START_TEST(test_migrate_round_trip)
 			      perm[i]);
 
 	/* A CPU read faults every page back through migrate_to_ram(). */
-	ck_assert_int_eq(first_bad_byte(buf, size), -1);
+	ck_assert_int_eq(dm_first_bad_byte(buf, size), -1);
 
-	snapshot(buf, perm, NPAGES);
+	dm_snapshot(buf, perm, NPAGES);
 	for (i = 0; i < NPAGES; i++)
 		ck_assert_msg((perm[i] & 0xf0) == HMM_DMIRROR_PROT_NONE &&
 			      (perm[i] & (HMM_DMIRROR_PROT_READ |
@@ -150,7 +150,7 @@ START_TEST(test_migrate_to_sys)
 	unsigned char *buf, *mirror;
 	size_t i;
 
-	buf = map_filled(NPAGES);
+	buf = dm_map_filled(NPAGES);
 	mirror = calloc(1, size);
 	ck_assert_ptr_nonnull(mirror);
 
@@ -163,12 +163,12 @@ START_TEST(test_migrate_to_sys)
 				     NPAGES, &cmd), 0);
 	ck_assert_uint_eq(cmd.cpages, NPAGES);
 
-	snapshot(buf, perm, NPAGES);
+	dm_snapshot(buf, perm, NPAGES);
 	for (i = 0; i < NPAGES; i++)
 		ck_assert_msg((perm[i] & 0xf0) == HMM_DMIRROR_PROT_NONE,
 			      "page %zu: state %#x after migrate to sys", i,
 			      perm[i]);
-	ck_assert_int_eq(first_bad_byte(buf, size), -1);
+	ck_assert_int_eq(dm_first_bad_byte(buf, size), -1);
 
 	free(mirror);
 	munmap(buf, size);
@@ -181,7 +181,7 @@ START_TEST(test_mirror_read)
 	struct hmm_dmirror_cmd cmd;
 	unsigned char *buf, *mirror;
 
-	buf = map_filled(NPAGES);
+	buf = dm_map_filled(NPAGES);
 	mirror = calloc(1, size);
 	ck_assert_ptr_nonnull(mirror);
 
@@ -190,7 +190,7 @@ START_TEST(test_mirror_read)
 	ck_assert_uint_eq(cmd.cpages, NPAGES);
 	/* The device mirrored nothing yet: it took one fault for the range. */
 	ck_assert_uint_eq(cmd.faults, 1);
-	ck_assert_int_eq(first_bad_byte(mirror, size), -1);
+	ck_assert_int_eq(dm_first_bad_byte(mirror, size), -1);
 
 	/* Now it mirrors the range: a second read takes no fault. */
 	memset(mirror, 0, size);
@@ -198,7 +198,7 @@ START_TEST(test_mirror_read)
 				     &cmd), 0);
 	ck_assert_uint_eq(cmd.cpages, NPAGES);
 	ck_assert_uint_eq(cmd.faults, 0);
-	ck_assert_int_eq(first_bad_byte(mirror, size), -1);
+	ck_assert_int_eq(dm_first_bad_byte(mirror, size), -1);
 
 	free(mirror);
 	munmap(buf, size);
@@ -207,7 +207,7 @@ END_TEST
 
 START_TEST(test_unaligned_address)
 {
-	unsigned char *buf = map_filled(1);
+	unsigned char *buf = dm_map_filled(1);
 	unsigned char mirror[64];
 
 	ck_assert_int_eq(dmirror_cmd(HMM_DMIRROR_READ, buf + 1, mirror, 1,
@@ -243,17 +243,17 @@ END_TEST
 
 static Suite *dmirror_suite(void)
 {
-	Suite *s = suite_create("dmirror");
-	TCase *core = tcase_create("core");
-	TCase *errors = tcase_create("errors");
+	Suite *s = umhmm_suite_create("dmirror");
+	TCase *core =
+		umhmm_tcase_create("core", dmirror_setup, dmirror_teardown);
+	TCase *errors =
+		umhmm_tcase_create("errors", dmirror_setup, dmirror_teardown);
 
-	tcase_add_checked_fixture(core, dmirror_setup, dmirror_teardown);
 	tcase_add_test(core, test_migrate_round_trip);
 	tcase_add_test(core, test_migrate_to_sys);
 	tcase_add_test(core, test_mirror_read);
 	suite_add_tcase(s, core);
 
-	tcase_add_checked_fixture(errors, dmirror_setup, dmirror_teardown);
 	tcase_add_test(errors, test_unaligned_address);
 	tcase_add_test(errors, test_overflowing_range);
 	tcase_add_test(errors, test_bad_command_pointer);
@@ -265,11 +265,5 @@ static Suite *dmirror_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(dmirror_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(dmirror_suite());
 }

@@ -458,12 +458,11 @@ END_TEST
 
 static Suite *migrate_suite(void)
 {
-	Suite *s = suite_create("migrate");
-	TCase *core = tcase_create("core");
-	TCase *mappings = tcase_create("mappings");
-	TCase *vma_ops = tcase_create("vma_ops");
+	Suite *s = umhmm_suite_create("migrate");
+	TCase *core = umhmm_tcase_create("core", setup, umhmm_teardown);
+	TCase *mappings = umhmm_tcase_create("mappings", setup, umhmm_teardown);
+	TCase *vma_ops = umhmm_tcase_create("vma_ops", setup, umhmm_teardown);
 
-	tcase_add_checked_fixture(core, setup, umhmm_teardown);
 	tcase_add_loop_test(core, test_round_trip_cpu_fault, 0,
 			    sizeof(round_trip_sizes) /
 			    sizeof(round_trip_sizes[0]));
@@ -474,7 +473,6 @@ static Suite *migrate_suite(void)
 	tcase_add_test(core, test_already_on_device);
 	suite_add_tcase(s, core);
 
-	tcase_add_checked_fixture(mappings, setup, umhmm_teardown);
 	tcase_add_test(mappings, test_untouched_pages);
 	tcase_add_test(mappings, test_zero_page_source);
 	tcase_add_test(mappings, test_shared_anon_refused);
@@ -484,7 +482,6 @@ static Suite *migrate_suite(void)
 	tcase_add_test(mappings, test_prot_none);
 	suite_add_tcase(s, mappings);
 
-	tcase_add_checked_fixture(vma_ops, setup, umhmm_teardown);
 	tcase_add_test(vma_ops, test_munmap_frees_device_pages);
 	tcase_add_test(vma_ops, test_madv_dontneed);
 	tcase_add_test(vma_ops, test_mremap_device_pages);

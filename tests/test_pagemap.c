@@ -314,12 +314,13 @@ END_TEST
 
 static Suite *pagemap_suite(void)
 {
-	Suite *s = suite_create("pagemap");
-	TCase *bind = tcase_create("bind");
-	TCase *memory = tcase_create("memory");
-	TCase *owners = tcase_create("owners");
+	Suite *s = umhmm_suite_create("pagemap");
+	TCase *bind = umhmm_tcase_create("bind", umhmm_setup, umhmm_teardown);
+	TCase *memory =
+		umhmm_tcase_create("memory", umhmm_setup, umhmm_teardown);
+	TCase *owners =
+		umhmm_tcase_create("owners", umhmm_setup, umhmm_teardown);
 
-	tcase_add_checked_fixture(bind, umhmm_setup, umhmm_teardown);
 	tcase_add_test(bind, test_unbind_evicts_mapped_pages);
 	tcase_add_test(bind, test_unbind_without_pages);
 	tcase_add_test(bind, test_ioctl_after_unbind);
@@ -328,14 +329,12 @@ static Suite *pagemap_suite(void)
 	tcase_add_test(bind, test_rebind_cycles);
 	suite_add_tcase(s, bind);
 
-	tcase_add_checked_fixture(memory, umhmm_setup, umhmm_teardown);
 	tcase_add_test(memory, test_chunk_growth);
 	tcase_add_test(memory, test_evict);
 	tcase_add_test(memory, test_evict_nothing);
 	tcase_add_test(memory, test_select_coherent_selects_nothing);
 	suite_add_tcase(s, memory);
 
-	tcase_add_checked_fixture(owners, umhmm_setup, umhmm_teardown);
 	tcase_add_test(owners, test_two_devices);
 	tcase_add_test(owners, test_other_owner_read_faults_back);
 	tcase_add_test(owners, test_owner_change_while_bound);

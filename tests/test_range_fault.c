@@ -374,12 +374,12 @@ END_TEST
 
 static Suite *range_fault_suite(void)
 {
-	Suite *s = suite_create("range_fault");
-	TCase *core = tcase_create("core");
-	TCase *protections = tcase_create("protections");
-	TCase *notifier = tcase_create("notifier");
+	Suite *s = umhmm_suite_create("range_fault");
+	TCase *core = umhmm_tcase_create("core", setup, umhmm_teardown);
+	TCase *protections =
+		umhmm_tcase_create("protections", setup, umhmm_teardown);
+	TCase *notifier = umhmm_tcase_create("notifier", setup, umhmm_teardown);
 
-	tcase_add_checked_fixture(core, setup, umhmm_teardown);
 	tcase_add_test(core, test_read_present);
 	tcase_add_test(core, test_read_faults_in_zero_pages);
 	tcase_add_test(core, test_read_nofault_untouched);
@@ -390,7 +390,6 @@ static Suite *range_fault_suite(void)
 	tcase_add_test(core, test_read_beyond_batches);
 	suite_add_tcase(s, core);
 
-	tcase_add_checked_fixture(protections, setup, umhmm_teardown);
 	tcase_add_test(protections, test_write_nofault_zero_page);
 	tcase_add_test(protections, test_snapshot_read_only);
 	tcase_add_test(protections, test_write_read_only_eperm);
@@ -398,7 +397,6 @@ static Suite *range_fault_suite(void)
 	tcase_add_test(protections, test_read_hole_efault);
 	suite_add_tcase(s, protections);
 
-	tcase_add_checked_fixture(notifier, setup, umhmm_teardown);
 	tcase_add_test(notifier, test_notifier_unmap);
 	tcase_add_test(notifier, test_notifier_mprotect);
 	tcase_add_test(notifier, test_notifier_migrate);

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <ftw.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "umhmm_test.h"
@@ -331,4 +333,135 @@ int umhmm_get_owner(int id)
 	ck_assert_int_eq(fscanf(f, "%d", &owner), 1);
 	fclose(f);
 	return owner;
+}
+
+/*
+ * Per-test-case coverage. When UMHMM_GCOV_OUT names a directory, the
+ * gcov counters (CONFIG_GCOV_KERNEL, /sys/kernel/debug/gcov) are reset
+ * before each test case and their .gcda files copied afterwards to
+ * $UMHMM_GCOV_OUT/<suite>.<tcase>/, so coverage can be attributed to test
+ * cases. The fixtures are unchecked: they run in the runner process, once
+ * around each test case, in the order the cases were added.
+ */
+#define GCOV_ROOT	"/sys/kernel/debug/gcov"
+#define MAX_TCASES	32
+
+static const char *suite_name;
+static const char *tcase_names[MAX_TCASES];
+static int ntcases, cur_tcase;
+static char gcov_dest[512];
+
+static int copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	int in, out, ret = 0;
+	ssize_t n;
+
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0) {
+		ret = -errno;
+		close(in);
+		return ret;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, n) != n) {
+			ret = -EIO;
+			break;
+		}
+	if (n < 0)
+		ret = -errno;
+	close(in);
+	close(out);
+	return ret;
+}
+
+static int mkdir_p(char *path)
+{
+	char *p;
+
+	for (p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir(path, 0755) && errno != EEXIST ? -errno : 0;
+}
+
+static int copy_gcda(const char *path, const struct stat *st, int type,
+		     struct FTW *ftw)
+{
+	char to[1024], dir[1024];
+	size_t len = strlen(path);
+	char *slash;
+
+	(void)st;
+	(void)ftw;
+	if (type != FTW_F || len < 5 || strcmp(path + len - 5, ".gcda"))
+		return 0;
+	snprintf(to, sizeof(to), "%s%s", gcov_dest,
+		 path + strlen(GCOV_ROOT));
+	snprintf(dir, sizeof(dir), "%s", to);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	if (mkdir_p(dir) || copy_file(path, to))
+		fprintf(stderr, "umhmm: cannot save %s: %s\n", path,
+			strerror(errno));
+	return 0;
+}
+
+static void gcov_reset(void)
+{
+	int fd = open(GCOV_ROOT "/reset", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) != 1)
+		fprintf(stderr, "umhmm: gcov reset: %s\n", strerror(errno));
+	close(fd);
+}
+
+static void gcov_tcase_begin(void)
+{
+	if (getenv("UMHMM_GCOV_OUT"))
+		gcov_reset();
+}
+
+static void gcov_tcase_end(void)
+{
+	const char *out = getenv("UMHMM_GCOV_OUT");
+	int i = cur_tcase++;
+
+	if (!out || i >= ntcases)
+		return;
+	snprintf(gcov_dest, sizeof(gcov_dest), "%s/%s.%s", out, suite_name,
+		 tcase_names[i]);
+	nftw(GCOV_ROOT, copy_gcda, 16, FTW_PHYS);
+}
+
+Suite *umhmm_suite_create(const char *name)
+{
+	suite_name = name;
+	return suite_create(name);
+}
+
+TCase *umhmm_tcase_create(const char *name, void (*setup)(void),
+			  void (*teardown)(void))
+{
+	TCase *tc = tcase_create(name);
+
+	if (ntcases >= MAX_TCASES) {
+		fprintf(stderr, "umhmm: more than %d test cases\n", MAX_TCASES);
+		exit(EXIT_FAILURE);
+	}
+	tcase_names[ntcases++] = name;
+	tcase_add_unchecked_fixture(tc, gcov_tcase_begin, gcov_tcase_end);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	return tc;
 }

@@ -91,6 +91,16 @@ int umhmm_get_owner(int id);
 /* Writes "umhmm: ..." into the kernel log, to place test events there. */
 void kmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Suite and test case constructors of every umhmm suite: the test case
+ * gets the checked fixture and, when UMHMM_GCOV_OUT is set, its coverage
+ * is saved apart (see umhmm_test.c). Add test cases to the suite in the
+ * order they are created.
+ */
+Suite *umhmm_suite_create(const char *name);
+TCase *umhmm_tcase_create(const char *name, void (*setup)(void),
+			  void (*teardown)(void));
+
 /* Runs one suite with TAP/XML from the environment; the exit status. */
 int run_suite(Suite *s);
 

@@ -1,0 +1,613 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * exclusive: device-exclusive access to anonymous pages through
+ * make_device_exclusive_range() (UMHMM_IOC_EXCLUSIVE), and every way the
+ * CPU or the VMA layer takes it back (UMHMM_IOC_CHECK_EXCLUSIVE).
+ *
+ * Why: a device doing atomics on system memory relies on the kernel to
+ * replace each PTE by a device-exclusive swap entry and to restore it, with
+ * an mmu notifier the driver sees, on the first CPU access or on any
+ * change to the mapping.  A lost notifier means the device keeps atomics
+ * on a page the CPU writes; a lost restore means the CPU reads stale data.
+ * Each case checks every byte the device got and the CPU sees afterwards,
+ * the number of pages the device still holds, the per-page state
+ * hmm_range_fault() reports without faulting, and the invalidation
+ * counters by mmu_notifier_event.
+ *
+ * What the kernel does, as established by these cases (6.12):
+ *  - EXCLUSIVE takes its pages with get_user_pages_remote(FOLL_WRITE), so
+ *    untouched pages are faulted in (zero-filled) and a read-only VMA
+ *    fails with -EFAULT; shared (non-anonymous) folios are refused by
+ *    folio_make_device_exclusive() and the driver reports -EBUSY.
+ *  - A CPU access restores only the touched page (the notifier range is
+ *    one page); fork() restores every exclusive PTE of the parent in
+ *    copy_nonpresent_pte() under an MMU_NOTIFY_PROTECTION_PAGE
+ *    invalidation, so fork revokes the device's access.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "umhmm_test.h"
+
+static int fd0, fd1;
+
+static void setup(void)
+{
+	umhmm_setup();
+	fd0 = umhmm_fd[0];
+	fd1 = umhmm_fd[1];
+}
+
+/* Pages of [addr, addr + npages) that fd holds exclusively. */
+static uint64_t held(int fd, void *addr, size_t npages)
+{
+	return umhmm_ok(fd, UMHMM_IOC_CHECK_EXCLUSIVE, addr, npages, NULL, 0);
+}
+
+static void *xmalloc(size_t size)
+{
+	void *p = malloc(size);
+
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+/*
+ * Fills npages with seed, makes them exclusive to fd0 and checks the data
+ * the device got, the count it holds and that the CPU PTEs are gone.
+ */
+static unsigned char *exclusive_filled(size_t npages, unsigned int seed)
+{
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *copy = xmalloc(size);
+	unsigned char *state = xmalloc(npages);
+
+	fill_pattern(buf, size, seed);
+	memset(copy, 0, size);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages, copy,
+				   0), npages);
+	ck_assert_pattern(copy, size, seed);
+	ck_assert_uint_eq(held(fd0, buf, npages), npages);
+	/* A device-exclusive entry is not present for hmm_range_fault(). */
+	snapshot(fd0, buf, npages, state);
+	assert_states(state, npages, UMHMM_PAGE_NONE, "exclusive");
+	free(copy);
+	free(state);
+	return buf;
+}
+
+static void wait_child_ok(pid_t pid)
+{
+	int status;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "child status %#x", status);
+}
+
+/* --- core --- */
+
+static const size_t exclusive_sizes[] = { 1, 63, 64, 65, 200 };
+
+START_TEST(test_exclusive_data)
+{
+	size_t npages = exclusive_sizes[_i];
+	struct umhmm_stats before, after;
+	unsigned char *buf, *state = xmalloc(npages);
+
+	umhmm_stats(fd0, &before);
+	buf = exclusive_filled(npages, 30 + _i);
+	umhmm_stats(fd0, &after);
+	/* One MMU_NOTIFY_EXCLUSIVE per page grabbed, all our own. */
+	ck_assert_uint_eq(after.invalidations[UMHMM_EVENT_EXCLUSIVE] -
+			  before.invalidations[UMHMM_EVENT_EXCLUSIVE], npages);
+	/* No device memory involved: the page stays where it is. */
+	ck_assert_uint_eq(after.pages_allocated, before.pages_allocated);
+
+	/* Reading every byte restores every page, with its data. */
+	ck_assert_pattern(buf, npages * page_size, 30 + _i);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	snapshot(fd0, buf, npages, state);
+	assert_states(state, npages, UMHMM_PAGE_SYSTEM, "restored");
+	free(state);
+}
+END_TEST
+
+START_TEST(test_cpu_read_restores_touched_only)
+{
+	const size_t npages = 16, first = 4, count = 3;
+	size_t size = npages * page_size;
+	unsigned char *buf = exclusive_filled(npages, 40);
+	unsigned char state[16];
+	size_t i;
+
+	/* Read every byte of pages 4..6 only. */
+	ck_assert_int_eq(pattern_mismatch_at(buf + first * page_size,
+					     count * page_size, 40,
+					     first * page_size), -1);
+	ck_assert_uint_eq(held(fd0, buf, npages), npages - count);
+	ck_assert_uint_eq(held(fd0, buf + first * page_size, count), 0);
+	ck_assert_uint_eq(held(fd0, buf, first), first);
+	snapshot(fd0, buf, npages, state);
+	for (i = 0; i < npages; i++)
+		ck_assert_uint_eq(state[i] & UMHMM_PAGE_TYPE_MASK,
+				  i >= first && i < first + count ?
+				  UMHMM_PAGE_SYSTEM : UMHMM_PAGE_NONE);
+	ck_assert_pattern(buf, size, 40);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+}
+END_TEST
+
+START_TEST(test_cpu_write_restores_and_lands)
+{
+	const size_t npages = 8, page = 5;
+	size_t size = npages * page_size;
+	unsigned char *buf = exclusive_filled(npages, 41);
+	unsigned char *copy = xmalloc(size);
+
+	/* Overwrite page 5 with the pattern of another seed. */
+	fill_pattern(buf + page * page_size, page_size, 42);
+	ck_assert_uint_eq(held(fd0, buf, npages), npages - 1);
+	ck_assert_uint_eq(held(fd0, buf + page * page_size, 1), 0);
+	/* The device reads the page the CPU wrote (this revokes the rest). */
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, buf, npages, copy, 0),
+			  npages);
+	ck_assert_pattern(copy + page * page_size, page_size, 42);
+	ck_assert_pattern(buf + page * page_size, page_size, 42);
+	ck_assert_pattern(buf, page * page_size, 41);
+	ck_assert_int_eq(pattern_mismatch_at(buf + (page + 1) * page_size,
+					     size - (page + 1) * page_size, 41,
+					     (page + 1) * page_size), -1);
+	free(copy);
+}
+END_TEST
+
+START_TEST(test_partial_range)
+{
+	const size_t npages = 32, first = 10, count = 12;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *copy = xmalloc(count * page_size);
+	unsigned char state[32];
+	size_t i;
+
+	fill_pattern(buf, size, 43);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_EXCLUSIVE,
+				   buf + first * page_size, count, copy, 0),
+			  count);
+	ck_assert_int_eq(pattern_mismatch_at(copy, count * page_size, 43,
+					     first * page_size), -1);
+	ck_assert_uint_eq(held(fd0, buf, npages), count);
+	ck_assert_uint_eq(held(fd0, buf, first), 0);
+	ck_assert_uint_eq(held(fd0, buf, first + 1), 1);
+	ck_assert_uint_eq(held(fd0, buf + (first + count) * page_size,
+			       npages - first - count), 0);
+	snapshot(fd0, buf, npages, state);
+	for (i = 0; i < npages; i++)
+		ck_assert_uint_eq(state[i] & UMHMM_PAGE_TYPE_MASK,
+				  i >= first && i < first + count ?
+				  UMHMM_PAGE_NONE : UMHMM_PAGE_SYSTEM);
+	ck_assert_pattern(buf, size, 43);
+	free(copy);
+}
+END_TEST
+
+START_TEST(test_untouched_pages)
+{
+	const size_t npages = 16;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *copy = xmalloc(size);
+	unsigned char state[16];
+
+	/* GUP with FOLL_WRITE faults fresh zeroed pages in first. */
+	memset(copy, 0xa5, size);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages, copy,
+				   0), npages);
+	ck_assert_int_eq(first_nonzero(copy, size), -1);
+	ck_assert_uint_eq(held(fd0, buf, npages), npages);
+	snapshot(fd0, buf, npages, state);
+	assert_states(state, npages, UMHMM_PAGE_NONE, "exclusive");
+	ck_assert_int_eq(first_nonzero(buf, size), -1);
+	snapshot(fd0, buf, npages, state);
+	/* Private pages, not the zero page: the write fault allocated them. */
+	assert_states(state, npages, UMHMM_PAGE_SYSTEM, "restored");
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	free(copy);
+}
+END_TEST
+
+START_TEST(test_exclusive_again)
+{
+	const size_t npages = 8;
+	size_t size = npages * page_size;
+	unsigned char *buf = exclusive_filled(npages, 44);
+	unsigned char *copy = xmalloc(size);
+
+	/* GUP restores the entries, then they are made exclusive anew. */
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages, copy,
+				   0), npages);
+	ck_assert_pattern(copy, size, 44);
+	ck_assert_uint_eq(held(fd0, buf, npages), npages);
+	ck_assert_pattern(buf, size, 44);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	free(copy);
+}
+END_TEST
+
+START_TEST(test_device_pages_come_back)
+{
+	const size_t npages = 16;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *copy = xmalloc(size);
+	struct umhmm_stats before, after;
+
+	fill_pattern(buf, size, 45);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
+				   NULL, 0), npages);
+	umhmm_stats(fd0, &before);
+	/* GUP faults device-private pages back through migrate_to_ram(). */
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages, copy,
+				   0), npages);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_eq(after.migrate_to_ram - before.migrate_to_ram, npages);
+	ck_assert_uint_eq(after.pages_freed - before.pages_freed, npages);
+	ck_assert_pattern(copy, size, 45);
+	ck_assert_uint_eq(held(fd0, buf, npages), npages);
+	ck_assert_pattern(buf, size, 45);
+	free(copy);
+}
+END_TEST
+
+START_TEST(test_migrate_leaves_exclusive)
+{
+	const size_t npages = 8;
+	unsigned char *buf = exclusive_filled(npages, 46);
+	struct umhmm_stats before, after;
+
+	umhmm_stats(fd0, &before);
+	/*
+	 * migrate_vma_setup() selects neither device-exclusive entries
+	 * (they are not device-private) nor present pages, and its
+	 * MMU_NOTIFY_MIGRATE carries our owner, so nothing moves and the
+	 * device keeps its access.
+	 */
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
+				   NULL, 0), 0);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_eq(after.pages_allocated, before.pages_allocated);
+	ck_assert_uint_eq(held(fd0, buf, npages), npages);
+	ck_assert_pattern(buf, npages * page_size, 46);
+}
+END_TEST
+
+/* --- revoke --- */
+
+START_TEST(test_mprotect_read_only_revokes)
+{
+	const size_t npages = 8;
+	size_t size = npages * page_size;
+	unsigned char *buf = exclusive_filled(npages, 50);
+	unsigned char *copy = xmalloc(size);
+	struct umhmm_stats before, after;
+	struct umhmm_range r;
+
+	umhmm_stats(fd0, &before);
+	ck_assert_int_eq(mprotect(buf, size, PROT_READ), 0);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_gt(after.invalidations[UMHMM_EVENT_PROTECTION_VMA],
+			  before.invalidations[UMHMM_EVENT_PROTECTION_VMA]);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	/* No write access any more: the device cannot take them again. */
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages,
+				     copy, 0, &r), -EFAULT);
+	ck_assert_uint_eq(r.done, 0);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	ck_assert_pattern(buf, size, 50);
+	free(copy);
+}
+END_TEST
+
+START_TEST(test_fork_revokes)
+{
+	const size_t npages = 16;
+	size_t size = npages * page_size;
+	unsigned char *buf = exclusive_filled(npages, 51);
+	struct umhmm_stats before, after;
+	unsigned char state[16];
+	pid_t pid;
+
+	umhmm_stats(fd0, &before);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* The child gets the data, then writes its own copy. */
+		if (pattern_mismatch(buf, size, 51) != -1)
+			_exit(1);
+		fill_pattern(buf, size, 52);
+		_exit(pattern_mismatch(buf, size, 52) == -1 ? 0 : 2);
+	}
+	wait_child_ok(pid);
+	umhmm_stats(fd0, &after);
+	/*
+	 * copy_nonpresent_pte() restores the parent's exclusive PTEs so it
+	 * can copy them as present ones, inside the COW invalidation of the
+	 * whole VMA: the device lost its access before the parent touched
+	 * anything.
+	 */
+	ck_assert_uint_gt(after.invalidations[UMHMM_EVENT_PROTECTION_PAGE],
+			  before.invalidations[UMHMM_EVENT_PROTECTION_PAGE]);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	snapshot(fd0, buf, npages, state);
+	assert_states(state, npages, UMHMM_PAGE_SYSTEM, "after fork");
+	ck_assert_pattern(buf, size, 51);
+	fill_pattern(buf, size, 53);
+	ck_assert_pattern(buf, size, 53);
+}
+END_TEST
+
+START_TEST(test_munmap_revokes)
+{
+	const size_t npages = 8;
+	unsigned char *buf = exclusive_filled(npages, 54);
+	struct umhmm_stats before, after;
+
+	umhmm_stats(fd0, &before);
+	ck_assert_int_eq(munmap(buf, npages * page_size), 0);
+	test_forget(buf);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_gt(after.invalidations[UMHMM_EVENT_UNMAP],
+			  before.invalidations[UMHMM_EVENT_UNMAP]);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+}
+END_TEST
+
+START_TEST(test_munmap_part_revokes_part)
+{
+	const size_t npages = 12;
+	unsigned char *buf = exclusive_filled(npages, 55);
+
+	ck_assert_int_eq(munmap(buf + 4 * page_size, 4 * page_size), 0);
+	ck_assert_uint_eq(held(fd0, buf, npages), 8);
+	ck_assert_uint_eq(held(fd0, buf + 4 * page_size, 4), 0);
+	ck_assert_pattern(buf, 4 * page_size, 55);
+	ck_assert_int_eq(pattern_mismatch_at(buf + 8 * page_size, 4 * page_size,
+					     55, 8 * page_size), -1);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+}
+END_TEST
+
+START_TEST(test_madv_dontneed_revokes)
+{
+	const size_t npages = 8;
+	size_t size = npages * page_size;
+	unsigned char *buf = exclusive_filled(npages, 56);
+	struct umhmm_stats before, after;
+
+	umhmm_stats(fd0, &before);
+	ck_assert_int_eq(madvise(buf, size, MADV_DONTNEED), 0);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_gt(after.invalidations[UMHMM_EVENT_CLEAR],
+			  before.invalidations[UMHMM_EVENT_CLEAR]);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	/* The pages are gone: fresh zero pages. */
+	ck_assert_int_eq(first_nonzero(buf, size), -1);
+}
+END_TEST
+
+START_TEST(test_device_read_revokes)
+{
+	const size_t npages = 8;
+	size_t size = npages * page_size;
+	unsigned char *buf = exclusive_filled(npages, 57);
+	unsigned char *copy = xmalloc(size);
+
+	/* Without faulting, hmm_range_fault() reports nothing to read. */
+	memset(copy, 0, size);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, buf, npages, copy,
+				   UMHMM_F_NOFAULT), 0);
+	ck_assert_int_eq(first_nonzero(copy, size), -1);
+	ck_assert_uint_eq(held(fd0, buf, npages), npages);
+	/* A faulting mirror read restores the entries like a CPU access. */
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, buf, npages, copy, 0),
+			  npages);
+	ck_assert_pattern(copy, size, 57);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	free(copy);
+}
+END_TEST
+
+START_TEST(test_other_device_takes_over)
+{
+	const size_t npages = 8;
+	size_t size = npages * page_size;
+	unsigned char *buf = exclusive_filled(npages, 58);
+	unsigned char *copy = xmalloc(size);
+
+	/* Device 1 has another owner: its grab invalidates device 0. */
+	ck_assert_uint_eq(umhmm_ok(fd1, UMHMM_IOC_EXCLUSIVE, buf, npages, copy,
+				   0), npages);
+	ck_assert_pattern(copy, size, 58);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	ck_assert_uint_eq(held(fd1, buf, npages), npages);
+	ck_assert_pattern(buf, size, 58);
+	ck_assert_uint_eq(held(fd1, buf, npages), 0);
+	free(copy);
+}
+END_TEST
+
+START_TEST(test_close_forgets)
+{
+	const size_t npages = 8;
+	unsigned char *buf = exclusive_filled(npages, 59);
+	int fd = umhmm_open(0);
+
+	/* Another mirror of the same process holds nothing. */
+	ck_assert_uint_eq(held(fd, buf, npages), 0);
+	close(fd);
+	/* Closing the holder leaves device-exclusive PTEs the CPU restores. */
+	close(fd0);
+	umhmm_fd[0] = fd0 = umhmm_open(0);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	ck_assert_pattern(buf, npages * page_size, 59);
+}
+END_TEST
+
+/* --- mappings --- */
+
+START_TEST(test_read_only_mapping)
+{
+	const size_t npages = 8;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *copy = xmalloc(size);
+	struct umhmm_range r;
+
+	fill_pattern(buf, size, 60);
+	ck_assert_int_eq(mprotect(buf, size, PROT_READ), 0);
+	/* get_user_pages_remote(FOLL_WRITE) refuses a read-only VMA. */
+	memset(copy, 0, size);
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages,
+				     copy, 0, &r), -EFAULT);
+	ck_assert_uint_eq(r.done, 0);
+	ck_assert_int_eq(first_nonzero(copy, size), -1);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	ck_assert_pattern(buf, size, 60);
+	free(copy);
+}
+END_TEST
+
+START_TEST(test_shared_anon_mapping)
+{
+	const size_t npages = 8;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map(npages, PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	unsigned char *copy = xmalloc(size);
+	unsigned char state[8];
+	struct umhmm_range r;
+
+	fill_pattern(buf, size, 61);
+	/* shmem folios are not anonymous: none can be made exclusive. */
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages,
+				     copy, 0, &r), -EBUSY);
+	ck_assert_uint_eq(r.done, 0);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	snapshot(fd0, buf, npages, state);
+	assert_states(state, npages, UMHMM_PAGE_SYSTEM, "shared");
+	ck_assert_pattern(buf, size, 61);
+	free(copy);
+}
+END_TEST
+
+START_TEST(test_private_file_mapping)
+{
+	const size_t npages = 8;
+	size_t size = npages * page_size;
+	unsigned char *data = xmalloc(size), *copy = xmalloc(size);
+	unsigned char *buf;
+	int fd;
+
+	fd = open("/tmp", O_TMPFILE | O_RDWR, 0600);
+	ck_assert_msg(fd >= 0, "O_TMPFILE: %s", strerror(errno));
+	fill_pattern(data, size, 62);
+	ck_assert_int_eq(write(fd, data, size), (ssize_t)size);
+	buf = test_map(npages, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	/* FOLL_WRITE breaks COW: the device gets private anonymous copies. */
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages, copy,
+				   0), npages);
+	ck_assert_pattern(copy, size, 62);
+	ck_assert_uint_eq(held(fd0, buf, npages), npages);
+	fill_pattern(buf, size, 63);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	/* The file kept its data. */
+	ck_assert_int_eq(pread(fd, data, size, 0), (ssize_t)size);
+	ck_assert_pattern(data, size, 62);
+	ck_assert_pattern(buf, size, 63);
+	close(fd);
+	free(data);
+	free(copy);
+}
+END_TEST
+
+START_TEST(test_hole_in_range)
+{
+	const size_t npages = 12;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *copy = xmalloc(size);
+	struct umhmm_range r;
+
+	fill_pattern(buf, size, 64);
+	ck_assert_int_eq(munmap(buf + 4 * page_size, 4 * page_size), 0);
+	/* GUP stops at the hole: the pages before it are taken, -EBUSY. */
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages,
+				     copy, 0, &r), -EBUSY);
+	ck_assert_uint_eq(r.done, 4);
+	ck_assert_uint_eq(held(fd0, buf, npages), 4);
+	ck_assert_pattern(buf, 4 * page_size, 64);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	/* Starting in the hole: GUP fails outright. */
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_EXCLUSIVE,
+				     buf + 4 * page_size, 8, copy, 0, &r),
+			 -EFAULT);
+	ck_assert_uint_eq(r.done, 0);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	ck_assert_int_eq(pattern_mismatch_at(buf + 8 * page_size, 4 * page_size,
+					     64, 8 * page_size), -1);
+	free(copy);
+}
+END_TEST
+
+static Suite *exclusive_suite(void)
+{
+	Suite *s = suite_create("exclusive");
+	TCase *core = tcase_create("core");
+	TCase *revoke = tcase_create("revoke");
+	TCase *mappings = tcase_create("mappings");
+
+	tcase_add_checked_fixture(core, setup, umhmm_teardown);
+	tcase_add_loop_test(core, test_exclusive_data, 0,
+			    sizeof(exclusive_sizes) /
+			    sizeof(exclusive_sizes[0]));
+	tcase_add_test(core, test_cpu_read_restores_touched_only);
+	tcase_add_test(core, test_cpu_write_restores_and_lands);
+	tcase_add_test(core, test_partial_range);
+	tcase_add_test(core, test_untouched_pages);
+	tcase_add_test(core, test_exclusive_again);
+	tcase_add_test(core, test_device_pages_come_back);
+	tcase_add_test(core, test_migrate_leaves_exclusive);
+	suite_add_tcase(s, core);
+
+	tcase_add_checked_fixture(revoke, setup, umhmm_teardown);
+	tcase_add_test(revoke, test_mprotect_read_only_revokes);
+	tcase_add_test(revoke, test_fork_revokes);
+	tcase_add_test(revoke, test_munmap_revokes);
+	tcase_add_test(revoke, test_munmap_part_revokes_part);
+	tcase_add_test(revoke, test_madv_dontneed_revokes);
+	tcase_add_test(revoke, test_device_read_revokes);
+	tcase_add_test(revoke, test_other_device_takes_over);
+	tcase_add_test(revoke, test_close_forgets);
+	suite_add_tcase(s, revoke);
+
+	tcase_add_checked_fixture(mappings, setup, umhmm_teardown);
+	tcase_add_test(mappings, test_read_only_mapping);
+	tcase_add_test(mappings, test_shared_anon_mapping);
+	tcase_add_test(mappings, test_private_file_mapping);
+	tcase_add_test(mappings, test_hole_in_range);
+	suite_add_tcase(s, mappings);
+
+	return s;
+}
+
+int main(void)
+{
+	return run_suite(exclusive_suite());
+}
