@@ -351,3 +351,8 @@ unlink_driver() {
 		fi
 	done
 }
+
+# The kernel files whose coverage is measured (coverage/files.list).
+measured_files() {
+	grep -v -e '^#' -e '^[[:space:]]*$' "$UMHMM_ROOT/coverage/files.list"
+}

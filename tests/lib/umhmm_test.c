@@ -427,22 +427,36 @@ static void gcov_reset(void)
 	close(fd);
 }
 
+static void gcov_save(const char *out, const char *name)
+{
+	snprintf(gcov_dest, sizeof(gcov_dest), "%s/%s", out, name);
+	nftw(GCOV_ROOT, copy_gcda, 16, FTW_PHYS);
+}
+
 static void gcov_tcase_begin(void)
 {
-	if (getenv("UMHMM_GCOV_OUT"))
-		gcov_reset();
+	const char *out = getenv("UMHMM_GCOV_OUT");
+	char boot[512];
+
+	if (!out)
+		return;
+	/* What ran before the first reset (boot, driver probe) is kept too. */
+	snprintf(boot, sizeof(boot), "%s/boot", out);
+	if (access(boot, F_OK))
+		gcov_save(out, "boot");
+	gcov_reset();
 }
 
 static void gcov_tcase_end(void)
 {
 	const char *out = getenv("UMHMM_GCOV_OUT");
 	int i = cur_tcase++;
+	char name[128];
 
 	if (!out || i >= ntcases)
 		return;
-	snprintf(gcov_dest, sizeof(gcov_dest), "%s/%s.%s", out, suite_name,
-		 tcase_names[i]);
-	nftw(GCOV_ROOT, copy_gcda, 16, FTW_PHYS);
+	snprintf(name, sizeof(name), "%s.%s", suite_name, tcase_names[i]);
+	gcov_save(out, name);
 }
 
 Suite *umhmm_suite_create(const char *name)

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Turns the gcov data a run captured into lcov tracefiles, an HTML report
+# and tables: per file against coverage/thresholds, per test case, umhmm's
+# suites beside upstream's hmm-tests, and (BASE=<rev>) the lines changed
+# since BASE.
+#
+#   coverage.sh SRC RESULTS_DIR
+#
+# RESULTS_DIR/gcov/<name>/ holds the .gcda files one test case (suite.tcase)
+# or hmm-tests left in /sys/kernel/debug/gcov, under the absolute path of
+# the Kbuild output directory ($KOBJ).
+#
+# Environment: COVERAGE_CHECK=1 fails below a threshold; BASE=<rev> with a
+# git KERNEL_SRC reports patch coverage, and PATCH_COVERAGE_STRICT=1 fails
+# when a changed line was not run.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+(($# == 2)) || die "usage: coverage.sh SRC RESULTS_DIR"
+SRC=$1
+RESULTS=$2
+GCOV_IN=$RESULTS/gcov
+OUT=$RESULTS/coverage
+FILES_LIST=$UMHMM_ROOT/coverage/files.list
+THRESHOLDS=$UMHMM_ROOT/coverage/thresholds
+
+command -v lcov >/dev/null || die "lcov is missing: run scripts/deps.sh"
+if ! compgen -G "$GCOV_IN/*/" >/dev/null; then
+	die "no coverage data in $GCOV_IN: was the kernel built with coverage.config (CONFIG_GCOV_KERNEL)?"
+fi
+
+mapfile -t FILES < <(measured_files)
+((${#FILES[@]})) || die "$FILES_LIST lists no file"
+
+rm -rf "$OUT"
+mkdir -p "$OUT/cases"
+
+LCOV=(lcov --quiet --rc lcov_branch_coverage=1)
+
+# geninfo from Debian 12 warns about redefined subroutines on every call;
+# keep real errors, drop that noise.
+lcov_quiet() {
+	"${LCOV[@]}" "$@" 2> >(grep -v 'redefined at' >&2)
+}
+
+# One tracefile per capture, restricted to the measured files.
+capture() {
+	local dir=$1 name=$2 raw=$OUT/cases/$2.raw.info gcda gcno obj
+	obj=$dir$KOBJ
+	[[ -d $obj ]] || die "$dir has no data under $KOBJ: captured from another build?"
+	# gcov wants each .gcno beside its .gcda.
+	while IFS= read -r -d '' gcda; do
+		gcno=$KOBJ${gcda#"$obj"}
+		gcno=${gcno%.gcda}.gcno
+		[[ -f $gcno ]] || die "$gcno is missing: rebuild the kernel before reading its coverage"
+		ln -sf "$gcno" "${gcda%.gcda}.gcno"
+	done < <(find "$obj" -name '*.gcda' -print0)
+	lcov_quiet --capture --directory "$obj" --output-file "$raw"
+	local patterns=()
+	local f
+	for f in "${FILES[@]}"; do
+		patterns+=("*/$f")
+	done
+	lcov_quiet --extract "$raw" "${patterns[@]}" --output-file "$OUT/cases/$name.info"
+	rm -f "$raw"
+}
+
+phase_begin coverage
+for dir in "$GCOV_IN"/*/; do
+	name=${dir%/}
+	name=${name##*/}
+	capture "${dir%/}" "$name"
+done
+
+# boot: what ran before the first test (kernel init, driver probe); it
+# belongs to both umhmm's suites and upstream's.
+mapfile -t own < <(find "$OUT/cases" -name '*.info' ! -name 'hmm-tests.info' | sort)
+((${#own[@]})) || die "no coverage of umhmm's own suites in $GCOV_IN"
+
+merge() {
+	local out=$1 args=() f
+	shift
+	for f in "$@"; do
+		args+=(--add-tracefile "$f")
+	done
+	lcov_quiet "${args[@]}" --output-file "$out"
+}
+
+merge "$OUT/umhmm.info" "${own[@]}"
+tracefiles=("$OUT/umhmm.info")
+if [[ -f $OUT/cases/hmm-tests.info ]]; then
+	upstream=("$OUT/cases/hmm-tests.info")
+	[[ -f $OUT/cases/boot.info ]] && upstream+=("$OUT/cases/boot.info")
+	merge "$OUT/upstream.info" "${upstream[@]}"
+	merge "$OUT/all.info" "$OUT/umhmm.info" "$OUT/upstream.info"
+	tracefiles+=("$OUT/upstream.info" "$OUT/all.info")
+else
+	cp "$OUT/umhmm.info" "$OUT/all.info"
+fi
+
+genhtml --quiet --branch-coverage --legend --prefix "$SRC" \
+	--title "umhmm coverage" --output-directory "$OUT/html" \
+	"$OUT/all.info" 2> >(grep -v 'redefined at' >&2) ||
+	die "genhtml failed"
+
+# file lines% functions% branches% for every measured file of a tracefile.
+summarize() {
+	awk -v files="${FILES[*]}" '
+	function pct(h, f) { return f ? sprintf("%.1f", 100 * h / f) : "-" }
+	BEGIN { n = split(files, want, " ") }
+	/^SF:/ { sf = substr($0, 4) }
+	/^LF:/ { lf[sf] += substr($0, 4) } /^LH:/ { lh[sf] += substr($0, 4) }
+	/^FNF:/ { ff[sf] += substr($0, 5) } /^FNH:/ { fh[sf] += substr($0, 5) }
+	/^BRF:/ { bf[sf] += substr($0, 5) } /^BRH:/ { bh[sf] += substr($0, 5) }
+	END {
+		for (i = 1; i <= n; i++) {
+			found = 0
+			for (s in lf) {
+				if (substr(s, length(s) - length(want[i]) + 1) == want[i] &&
+				    substr(s, length(s) - length(want[i]), 1) == "/") {
+					printf "%s %s %s %s\n", want[i], pct(lh[s], lf[s]),
+						pct(fh[s], ff[s]), pct(bh[s], bf[s])
+					found = 1
+				}
+			}
+			if (!found)
+				printf "%s - - -\n", want[i]
+		}
+	}' "$1"
+}
+
+summarize "$OUT/all.info" >"$OUT/summary.txt"
+
+failed_threshold=()
+{
+	printf '%-24s %8s %10s %9s   %s\n' file lines% functions% branches% threshold
+	while read -r file lines funcs branches; do
+		want=$(awk -v f="$file" '$1 == f { print $2 }' "$THRESHOLDS" 2>/dev/null || true)
+		mark=
+		if [[ -n $want ]]; then
+			if [[ $lines == - ]] || awk -v a="$lines" -v b="$want" 'BEGIN { exit !(a < b) }'; then
+				mark="<- below $want"
+				failed_threshold+=("$file")
+			else
+				mark=">= $want"
+			fi
+		fi
+		printf '%-24s %8s %10s %9s   %s\n' "$file" "$lines" "$funcs" "$branches" "$mark"
+	done <"$OUT/summary.txt"
+} >"$OUT/table.txt"
+cat "$OUT/table.txt"
+
+# umhmm's suites, upstream's hmm-tests and both, line coverage side by side.
+if [[ -f $OUT/upstream.info ]]; then
+	summarize "$OUT/umhmm.info" >"$OUT/.own"
+	summarize "$OUT/upstream.info" >"$OUT/.up"
+	{
+		printf '\n%-24s %10s %10s %10s   (lines%%)\n' file hmm-tests umhmm both
+		join <(sort "$OUT/.up") <(sort "$OUT/.own") |
+			join - <(sort "$OUT/summary.txt") |
+			awk '{ printf "%-24s %10s %10s %10s\n", $1, $2, $5, $8 }'
+	} | tee "$OUT/side-by-side.txt"
+	rm -f "$OUT/.own" "$OUT/.up"
+fi
+
+# Per test case: which lines each reached, who reached each line, and which
+# cases reach nothing another case does not.
+bash "$UMHMM_ROOT/scripts/coverage-cases.sh" "$OUT" >"$OUT/per-test.txt"
+info "per-test attribution: $OUT/per-test.txt (who reaches a line: scripts/coverage-who.sh FILE:LINE)"
+
+if [[ -n ${BASE:-} ]]; then
+	bash "$UMHMM_ROOT/scripts/coverage-patch.sh" "$SRC" "$BASE" "$OUT/all.info" |
+		tee "$OUT/patch.txt"
+	if [[ ${PATCH_COVERAGE_STRICT:-0} == 1 ]] && grep -q '^uncovered' "$OUT/patch.txt"; then
+		die "changed lines since $BASE that no test ran (see $OUT/patch.txt)"
+	fi
+fi
+phase_end coverage
+
+info "HTML report: $OUT/html/index.html"
+if [[ ${COVERAGE_CHECK:-0} == 1 ]] && ((${#failed_threshold[@]})); then
+	die "below the committed threshold: ${failed_threshold[*]} (coverage/thresholds)"
+fi
