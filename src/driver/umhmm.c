@@ -14,6 +14,7 @@
  */
 
 #include <linux/atomic.h>
+#include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/hmm.h>
@@ -35,6 +36,7 @@
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <linux/xarray.h>
@@ -1012,6 +1014,75 @@ static struct attribute *umhmm_attrs[] = {
 };
 ATTRIBUTE_GROUPS(umhmm);
 
+/*
+ * Splat triggers for the harness's own tests: writing warn, oops, uaf,
+ * lockdep or hang to /sys/kernel/debug/umhmm/trigger provokes that
+ * kernel report (uaf needs KASAN, lockdep PROVE_LOCKING), so the harness can
+ * show it catches each one and names the test that was running.
+ */
+static DEFINE_MUTEX(umhmm_lock_a);
+static DEFINE_MUTEX(umhmm_lock_b);
+
+static noinline void umhmm_use_after_free(void)
+{
+	char *p = kmalloc(64, GFP_KERNEL);
+
+	if (!p)
+		return;
+	kfree(p);
+	pr_info("umhmm: read after free: %d\n", READ_ONCE(p[8]));
+}
+
+static ssize_t umhmm_trigger_write(struct file *file, const char __user *ubuf,
+				   size_t count, loff_t *ppos)
+{
+	char buf[16];
+
+	if (count >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	buf[count] = '\0';
+	strim(buf);
+
+	if (!strcmp(buf, "warn")) {
+		WARN(1, "umhmm: WARN triggered on request\n");
+	} else if (!strcmp(buf, "oops")) {
+		int *null = NULL;
+
+		OPTIMIZER_HIDE_VAR(null);
+		pr_info("umhmm: read through NULL: %d\n", READ_ONCE(*null));
+	} else if (!strcmp(buf, "uaf")) {
+		umhmm_use_after_free();
+	} else if (!strcmp(buf, "lockdep")) {
+		/* A then B, later B then A: an ABBA deadlock in waiting. */
+		mutex_lock(&umhmm_lock_a);
+		mutex_lock(&umhmm_lock_b);
+		mutex_unlock(&umhmm_lock_b);
+		mutex_unlock(&umhmm_lock_a);
+		mutex_lock(&umhmm_lock_b);
+		mutex_lock(&umhmm_lock_a);
+		mutex_unlock(&umhmm_lock_a);
+		mutex_unlock(&umhmm_lock_b);
+	} else if (!strcmp(buf, "hang")) {
+		for (;;) {
+			set_current_state(TASK_UNINTERRUPTIBLE);
+			schedule();
+		}
+	} else {
+		return -EINVAL;
+	}
+	return count;
+}
+
+static const struct file_operations umhmm_trigger_fops = {
+	.owner		= THIS_MODULE,
+	.write		= umhmm_trigger_write,
+	.llseek		= noop_llseek,
+};
+
+static struct dentry *umhmm_debugfs;
+
 static void umhmm_put(void *data)
 {
 	struct umhmm_device *udev = data;
@@ -1112,6 +1183,9 @@ static int __init umhmm_init(void)
 	}
 	for (i = 0; i < UMHMM_MAX_DEVICES; i++)
 		umhmm_owner_id[i] = i;
+	umhmm_debugfs = debugfs_create_dir("umhmm", NULL);
+	debugfs_create_file("trigger", 0200, umhmm_debugfs, NULL,
+			    &umhmm_trigger_fops);
 
 	ret = platform_driver_register(&umhmm_driver);
 	if (ret)
@@ -1143,6 +1217,7 @@ err:
 
 static void __exit umhmm_exit(void)
 {
+	debugfs_remove_recursive(umhmm_debugfs);
 	umhmm_unregister_devices();
 	platform_driver_unregister(&umhmm_driver);
 }
