@@ -96,7 +96,7 @@ run_processes() {
 		read -r state _ pgrp _ <<<"$rest"
 		# Zombies are dead already; reaping them is their new parent's job.
 		[[ $state != [ZX] ]] || continue
-		if [[ $pgrp == "${uml_pid:-x}" ]]; then
+		if [[ $pgrp == "${uml_group:-x}" ]]; then
 			printf '%s\n' "$p"
 			continue
 		fi
@@ -113,7 +113,7 @@ run_processes() {
 
 kill_run() {
 	local pids
-	[[ -n ${uml_pid:-} ]] && kill -KILL -- "-$uml_pid" 2>/dev/null
+	[[ -n ${uml_pid:-} ]] && kill -KILL -- "${uml_group:+-}$uml_pid" 2>/dev/null
 	mapfile -t pids < <(run_processes)
 	((${#pids[@]} == 0)) || kill -KILL "${pids[@]}" 2>/dev/null
 	return 0
@@ -132,11 +132,16 @@ ulimit -c 0
 
 t0=$(now_us)
 if [[ -n $interactive ]]; then
-	setsid "$kernel" "${args[@]}" &
+	# Stays in our session, so that the terminal is its controlling tty
+	# (UML resizes the console on SIGWINCH); an explicit <&0 because a
+	# background job would get /dev/null.
+	"$kernel" "${args[@]}" <&0 &
 	uml_pid=$!
+	uml_group=
 else
 	setsid "$kernel" "${args[@]}" </dev/null >"$console" 2>&1 &
 	uml_pid=$!
+	uml_group=$uml_pid
 	# Stream the console while the file stays complete; by default only
 	# the job's output and splat lines, not the kernel's boot chatter.
 	if [[ -n ${UMHMM_VERBOSE:-} ]]; then
@@ -154,8 +159,9 @@ fi
 # setsid(1) forks only when the caller leads a process group, which a
 # script without job control never does: uml_pid becomes the group to kill
 # once the child has called setsid(), a moment after the fork.
+pgrp=""
 for _ in {1..50}; do
-	pgrp=
+	[[ -n $uml_group ]] || break
 	{ read -r _ _ _ _ pgrp _ <"/proc/$uml_pid/stat"; } 2>/dev/null || break
 	[[ $pgrp == "$uml_pid" ]] && break
 	sleep 0.02
@@ -171,7 +177,7 @@ rm -f "$flag"
 	s=$!
 	wait "$s"
 	: >"$flag"
-	kill -KILL -- "-$uml_pid" 2>/dev/null
+	kill -KILL -- "${uml_group:+-}$uml_pid" 2>/dev/null
 ) &
 watchdog_pid=$!
 
@@ -197,7 +203,8 @@ if ((${#left[@]})); then
 	info "killing ${#left[@]} leftover process(es) of $umid: ${left[*]}"
 	kill_run
 fi
-uml_pid=
+uml_pid=""
+uml_group=""
 
 fail=
 if [[ -e $flag ]]; then
