@@ -356,3 +356,37 @@ unlink_driver() {
 measured_files() {
 	grep -v -e '^#' -e '^[[:space:]]*$' "$UMHMM_ROOT/coverage/files.list"
 }
+
+# tap_to_junit OUT TAP...: one JUnit XML for CI systems, one <testsuite>
+# per TAP file (named after it), one <testcase> per result line.
+tap_to_junit() {
+	local out=$1
+	shift
+	awk '
+		function esc(s) {
+			gsub(/&/, "\\&amp;", s); gsub(/</, "\\&lt;", s)
+			gsub(/>/, "\\&gt;", s); gsub(/"/, "\\&quot;", s)
+			return s
+		}
+		function flush() {
+			if (suite == "") return
+			printf "  <testsuite name=\"%s\" tests=\"%d\" failures=\"%d\" skipped=\"%d\">\n%s  </testsuite>\n", esc(suite), n, f, s, body
+		}
+		FNR == 1 {
+			flush()
+			suite = FILENAME; sub(/.*\//, "", suite); sub(/\.tap$/, "", suite)
+			n = 0; f = 0; s = 0; body = ""
+		}
+		/^(not )?ok / {
+			ok = ($0 ~ /^ok /)
+			d = $0; sub(/^(not )?ok [0-9]* *-? */, "", d)
+			n++
+			body = body sprintf("    <testcase classname=\"%s\" name=\"%s\">", esc(suite), esc(d))
+			if (!ok) { f++; body = body sprintf("<failure message=\"%s\"/>", esc(d)) }
+			else if (d ~ /# *[Ss][Kk][Ii][Pp]/) { s++; body = body "<skipped/>" }
+			body = body "</testcase>\n"
+		}
+		BEGIN { print "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"; print "<testsuites>" }
+		END { flush(); print "</testsuites>" }
+	' "$@" >"$out"
+}

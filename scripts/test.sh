@@ -51,6 +51,9 @@ done
 read -r pass fail skip <<<"$( ((${#taps[@]})) && tap_count "${taps[@]}" || echo 0 0 0)"
 # A suite that wrote no TAP at all (crash, timeout) counts as one failure.
 fail=$((fail + missing))
+if ((${#taps[@]})); then
+	tap_to_junit "$RESULTS/junit.xml" "${taps[@]}"
+fi
 
 print_phases >&2
 info "results: $RESULTS"
