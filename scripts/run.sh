@@ -149,6 +149,7 @@ else
 	else
 		tail -s 0.2 -n +1 -F --pid="$uml_pid" "$console" 2>/dev/null |
 			awk -v re="$SPLAT_REGEX" '
+				{ sub(/\r$/, "") }
 				$0 ~ re { print; fflush(); next }
 				/ as init process$/ { init = 1; next }
 				init && !/^\[ *[0-9]+\.[0-9]+\]/ { print; fflush() }' &
@@ -246,7 +247,7 @@ if [[ -s $console ]]; then
 	# Report every splat with what follows it and the test that was
 	# running: the last "umhmm: running NAME" marker before it.
 	if ! awk -v re="$SPLAT_REGEX" -v file="$console" '
-		{ line[NR] = $0 }
+		{ sub(/\r$/, ""); line[NR] = $0 }
 		END {
 			n = 0; until_ = 0; current = ""
 			for (i = 1; i <= NR; i++) {

@@ -179,6 +179,27 @@ case_splat() {
 	[[ -z ${UMHMM_SELFTEST_SHOW:-} ]] || cat "$tmp/err" >&2
 }
 
+case_suite_failure() {
+	local k d=$BUILD_DIR/selftest-suites
+	k=$(uml_kernel)
+	# Inside UML the host's /tmp is hidden: the fake suites live in BUILD_DIR.
+	mkdir -p "$d"
+	# shellcheck disable=SC2016 # expanded by the fake suite
+	printf '#!/bin/sh\nprintf "1..1\\nok 1 - good\\n" >"$CK_TAP_LOG_FILE_NAME"\n' >"$d/test_good"
+	# shellcheck disable=SC2016 # expanded by the fake suite
+	printf '#!/bin/sh\nprintf "1..1\\nnot ok 1 - bad\\n" >"$CK_TAP_LOG_FILE_NAME"\nexit 1\n' >"$d/test_bad"
+	chmod +x "$d"/test_*
+	if bash "$S/run.sh" -t 60 -k "$k" "$tmp/r-suites" -- "$S/run-suites" "$d/test_good" "$d/test_bad" \
+		>"$tmp/out" 2>"$tmp/err"; then
+		fail_case "suite-failure: a failing suite did not fail the run"
+	fi
+	grep -q "failed suites: test_bad$" "$tmp/out" ||
+		fail_case "suite-failure: the failing suite was not named: $(<"$tmp/out")"
+	grep -q "^ok 1 - good" "$tmp/r-suites/test_good.tap" ||
+		fail_case "suite-failure: no TAP file for the passing suite"
+	rm -rf "$d"
+}
+
 case_timeout() {
 	local k umid p a left=()
 	k=$(uml_kernel)
@@ -196,7 +217,7 @@ case_timeout() {
 	((${#left[@]} == 0)) || fail_case "timeout: processes of $umid remain: ${left[*]}"
 }
 
-all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails splat timeout)
+all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat timeout)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
