@@ -59,6 +59,11 @@ rm -f "$results/exit-status" "$results/timing" "$console" "$results/umid"
 
 umid=umhmm-$$-$RANDOM
 uml_dir=$results/.uml
+# UML puts its mconsole socket in uml_dir/umid/; a socket path is limited
+# to 107 bytes, so deep results dirs fall back to TMPDIR.
+if ((${#uml_dir} + ${#umid} + 10 > 107)); then
+	uml_dir=$TMPDIR/umhmm-uml
+fi
 mkdir -p "$uml_dir"
 printf '%s\n' "$umid" >"$results/umid"
 
