@@ -3,7 +3,8 @@
 # the suites, report one line per test and "N passed, N failed, N skipped".
 #
 # Environment: FLAVOR, BUILD_DIR, KERNEL_SRC, TESTS=<globs> (suite names),
-# UMHMM_TIMEOUT (seconds for the whole UML run, default 300).
+# UMHMM_TIMEOUT (seconds for the whole UML run, default 300), and check's
+# CK_* variables (CK_RUN_CASE, CK_DEFAULT_TIMEOUT, ...), passed into UML.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -29,10 +30,15 @@ mapfile -t bins <"$list"
 selected=$(select_suites "${bins[@]}") || exit 1
 mapfile -t chosen <<<"$selected"
 
-job=("$UMHMM_ROOT/scripts/run-suites")
-if [[ -n ${TESTS:-} ]]; then
-	job=(env "TESTS=$TESTS" "${job[@]}")
-fi
+# UML starts init with a fresh environment: forward the knobs that steer
+# the suite selection and libcheck explicitly.
+forward=()
+for v in TESTS CK_DEFAULT_TIMEOUT CK_TIMEOUT_MULTIPLIER CK_RUN_SUITE CK_RUN_CASE CK_INCLUDE_TAGS CK_EXCLUDE_TAGS CK_VERBOSITY CK_FORK; do
+	if [[ -n ${!v:-} ]]; then
+		forward+=("$v=${!v}")
+	fi
+done
+job=(env "${forward[@]}" "$UMHMM_ROOT/scripts/run-suites")
 
 run_ok=1
 UMHMM_JOB_PHASE=tests bash "$UMHMM_ROOT/scripts/run.sh" -t "${UMHMM_TIMEOUT:-300}" \
