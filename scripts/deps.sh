@@ -11,6 +11,9 @@ PACKAGES=(
 	util-linux
 )
 
+command -v dpkg-query >/dev/null ||
+	die "no dpkg-query: this check knows Debian packages only; install the equivalents of: ${PACKAGES[*]}"
+
 missing=()
 for p in "${PACKAGES[@]}"; do
 	status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
