@@ -17,6 +17,12 @@ log=$KOBJ/build.log
 phase_begin build
 if ! make -C "$src" ARCH=um SUBARCH=x86_64 O="$KOBJ" CC="$cc" \
 	-j"$(nproc)" linux >"$log" 2>&1; then
+	# With -j the first compiler error can scroll out of the tail.
+	if grep -q -E "(error|undefined reference)" "$log"; then
+		printf "%s: first errors:\n" "$UMHMM_SCRIPT" >&2
+		grep -E -A2 -m 5 "(: error:|undefined reference)" "$log" >&2 || true
+		printf "%s: last 40 lines of %s:\n" "$UMHMM_SCRIPT" "$log" >&2
+	fi
 	tail -n 40 "$log" >&2
 	die "kernel build failed (full log: $log)"
 fi
