@@ -61,9 +61,14 @@ if ((${#taps[@]})); then
 	tap_to_junit "$RESULTS/junit.xml" "${taps[@]}"
 fi
 
+cov_ok=1
+if [[ $FLAVOR == coverage ]]; then
+	bash "$UMHMM_ROOT/scripts/coverage.sh" "$SRC" "$RESULTS" || cov_ok=
+fi
+
 print_phases >&2
 info "results: $RESULTS"
 printf '%d passed, %d failed, %d skipped\n' "$pass" "$fail" "$skip"
-if [[ -z $run_ok ]] || ((fail > 0)); then
+if [[ -z $run_ok || -z $cov_ok ]] || ((fail > 0)); then
 	die "FAILED (results: $RESULTS)"
 fi
