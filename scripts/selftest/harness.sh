@@ -200,6 +200,26 @@ case_suite_failure() {
 	rm -rf "$d"
 }
 
+# A real WARN from the umhmm driver's debugfs trigger, call trace and all.
+case_real_warn() {
+	local k
+	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
+		printf 'skip %s: needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL\n' real_warn
+		return 0
+	fi
+	k=$(uml_kernel)
+	if bash "$S/run.sh" -t 60 -k "$k" "$tmp/r-warn" -- bash -c '
+		echo "umhmm: running real_warn_case" >/dev/kmsg
+		echo warn >/sys/kernel/debug/umhmm/trigger' >/dev/null 2>"$tmp/err"; then
+		fail_case "real-warn: run.sh succeeded despite a WARN"
+	fi
+	grep -q "WARNING: CPU: 0 PID: [0-9]* at .*umhmm" "$tmp/err" ||
+		fail_case "real-warn: the WARNING line was not printed: $(<"$tmp/err")"
+	grep -q "while running real_warn_case" "$tmp/err" ||
+		fail_case "real-warn: the running test was not named"
+	[[ -z ${UMHMM_SELFTEST_SHOW:-} ]] || cat "$tmp/err" >&2
+}
+
 case_timeout() {
 	local k umid p a left=()
 	k=$(uml_kernel)
@@ -217,7 +237,7 @@ case_timeout() {
 	((${#left[@]} == 0)) || fail_case "timeout: processes of $umid remain: ${left[*]}"
 }
 
-all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat timeout)
+all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn timeout)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
