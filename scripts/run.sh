@@ -188,7 +188,9 @@ rm -f "$flag"
 watchdog_pid=$!
 
 uml_rc=0
-wait "$uml_pid" || uml_rc=$?
+# Braces keep bash's "Aborted" job report off the terminal; the status
+# is reported below.
+{ wait "$uml_pid"; } 2>/dev/null || uml_rc=$?
 t1=$(now_us)
 kill "$watchdog_pid" 2>/dev/null || true
 wait "$watchdog_pid" 2>/dev/null || true
