@@ -4,10 +4,13 @@
 
 export FLAVOR BUILD_DIR KERNEL_SRC TESTS
 
-.PHONY: test selftests check lint shell deps clean
+.PHONY: test coverage selftests check lint shell deps clean
 
 test:
 	@bash scripts/test.sh
+
+coverage:
+	@FLAVOR=coverage bash scripts/test.sh
 
 selftests:
 	@bash scripts/selftests.sh
