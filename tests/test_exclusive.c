@@ -454,7 +454,8 @@ START_TEST(test_close_forgets)
 	close(fd);
 	/* Closing the holder leaves device-exclusive PTEs the CPU restores. */
 	close(fd0);
-	umhmm_fd[0] = fd0 = umhmm_open(0);
+	fd0 = umhmm_open(0);
+	umhmm_fd[0] = fd0;
 	ck_assert_uint_eq(held(fd0, buf, npages), 0);
 	ck_assert_pattern(buf, npages * page_size, 59);
 }
