@@ -775,12 +775,11 @@ END_TEST
 
 static Suite *errors_suite(void)
 {
-	Suite *s = suite_create("errors");
-	TCase *args = tcase_create("args");
-	TCase *ranges = tcase_create("ranges");
-	TCase *inject = tcase_create("inject");
+	Suite *s = umhmm_suite_create("errors");
+	TCase *args = umhmm_tcase_create("args", setup, umhmm_teardown);
+	TCase *ranges = umhmm_tcase_create("ranges", setup, umhmm_teardown);
+	TCase *inject = umhmm_tcase_create("inject", setup, umhmm_teardown);
 
-	tcase_add_checked_fixture(args, setup, umhmm_teardown);
 	tcase_add_loop_test(args, test_malformed_range, 0,
 			    NR_RANGE_CMDS * NR_MISTAKES);
 	tcase_add_loop_test(args, test_bad_arg_pointer, 0, 2 * NR_ALL_CMDS);
@@ -798,7 +797,6 @@ static Suite *errors_suite(void)
 	tcase_add_test(args, test_version);
 	suite_add_tcase(s, args);
 
-	tcase_add_checked_fixture(ranges, setup, umhmm_teardown);
 	tcase_add_test(ranges, test_migrate_over_hole);
 	tcase_add_test(ranges, test_read_over_hole);
 	tcase_add_test(ranges, test_read_prot_none);
@@ -806,7 +804,6 @@ static Suite *errors_suite(void)
 	tcase_add_test(ranges, test_write_read_only_after_device);
 	suite_add_tcase(s, ranges);
 
-	tcase_add_checked_fixture(inject, setup, umhmm_teardown);
 	tcase_add_loop_test(inject, test_inject_alloc_to_dev, 0, NR_INJECT);
 	tcase_add_loop_test(inject, test_inject_copy_to_dev, 0, NR_INJECT);
 	tcase_add_loop_test(inject, test_inject_copy_to_sys, 0, NR_INJECT);

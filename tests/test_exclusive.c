@@ -569,12 +569,11 @@ END_TEST
 
 static Suite *exclusive_suite(void)
 {
-	Suite *s = suite_create("exclusive");
-	TCase *core = tcase_create("core");
-	TCase *revoke = tcase_create("revoke");
-	TCase *mappings = tcase_create("mappings");
+	Suite *s = umhmm_suite_create("exclusive");
+	TCase *core = umhmm_tcase_create("core", setup, umhmm_teardown);
+	TCase *revoke = umhmm_tcase_create("revoke", setup, umhmm_teardown);
+	TCase *mappings = umhmm_tcase_create("mappings", setup, umhmm_teardown);
 
-	tcase_add_checked_fixture(core, setup, umhmm_teardown);
 	tcase_add_loop_test(core, test_exclusive_data, 0,
 			    sizeof(exclusive_sizes) /
 			    sizeof(exclusive_sizes[0]));
@@ -587,7 +586,6 @@ static Suite *exclusive_suite(void)
 	tcase_add_test(core, test_migrate_leaves_exclusive);
 	suite_add_tcase(s, core);
 
-	tcase_add_checked_fixture(revoke, setup, umhmm_teardown);
 	tcase_add_test(revoke, test_mprotect_read_only_revokes);
 	tcase_add_test(revoke, test_fork_revokes);
 	tcase_add_test(revoke, test_munmap_revokes);
@@ -598,7 +596,6 @@ static Suite *exclusive_suite(void)
 	tcase_add_test(revoke, test_close_forgets);
 	suite_add_tcase(s, revoke);
 
-	tcase_add_checked_fixture(mappings, setup, umhmm_teardown);
 	tcase_add_test(mappings, test_read_only_mapping);
 	tcase_add_test(mappings, test_shared_anon_mapping);
 	tcase_add_test(mappings, test_private_file_mapping);

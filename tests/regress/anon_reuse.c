@@ -149,10 +149,9 @@ END_TEST
 
 static Suite *anon_reuse_suite(void)
 {
-	Suite *s = suite_create("anon_reuse");
-	TCase *core = tcase_create("core");
+	Suite *s = umhmm_suite_create("anon_reuse");
+	TCase *core = umhmm_tcase_create("core", setup, umhmm_teardown);
 
-	tcase_add_checked_fixture(core, setup, umhmm_teardown);
 	tcase_add_test(core, test_reuse_after_munmap);
 	tcase_add_test(core, test_reuse_after_dontneed);
 	tcase_add_test(core, test_reuse_evicted);

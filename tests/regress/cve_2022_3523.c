@@ -288,10 +288,9 @@ END_TEST
 
 static Suite *cve_2022_3523_suite(void)
 {
-	Suite *s = suite_create("cve_2022_3523");
-	TCase *race = tcase_create("race");
+	Suite *s = umhmm_suite_create("cve_2022_3523");
+	TCase *race = umhmm_tcase_create("race", setup, umhmm_teardown);
 
-	tcase_add_checked_fixture(race, setup, umhmm_teardown);
 	tcase_set_timeout(race, 60);
 	tcase_add_test(race, test_faults_vs_evict);
 	tcase_add_test(race, test_faults_vs_close);

@@ -121,10 +121,9 @@ END_TEST
 
 static Suite *dirty_bit_swapcache_suite(void)
 {
-	Suite *s = suite_create("dirty_bit_swapcache");
-	TCase *swap = tcase_create("swap");
+	Suite *s = umhmm_suite_create("dirty_bit_swapcache");
+	TCase *swap = umhmm_tcase_create("swap", setup, umhmm_teardown);
 
-	tcase_add_checked_fixture(swap, setup, umhmm_teardown);
 	tcase_add_test(swap, test_swapcache_dirty_pte_survives_migration);
 	tcase_add_test(swap, test_swapcache_dirty_pte_cpu_fault_back);
 	suite_add_tcase(s, swap);

@@ -191,10 +191,9 @@ END_TEST
 
 static Suite *double_fault_writable_suite(void)
 {
-	Suite *s = suite_create("double_fault_writable");
-	TCase *core = tcase_create("core");
+	Suite *s = umhmm_suite_create("double_fault_writable");
+	TCase *core = umhmm_tcase_create("core", setup, umhmm_teardown);
 
-	tcase_add_checked_fixture(core, setup, umhmm_teardown);
 	tcase_add_test(core, test_evict_keeps_write);
 	tcase_add_test(core, test_evict_untouched_keeps_write);
 	tcase_add_test(core, test_migrate_to_sys_keeps_write);

@@ -282,11 +282,10 @@ END_TEST
 
 static Suite *fork_release_refcount_suite(void)
 {
-	Suite *s = suite_create("fork_release_refcount");
-	TCase *evict = tcase_create("evict");
-	TCase *unbind = tcase_create("unbind");
+	Suite *s = umhmm_suite_create("fork_release_refcount");
+	TCase *evict = umhmm_tcase_create("evict", setup, umhmm_teardown);
+	TCase *unbind = umhmm_tcase_create("unbind", setup, umhmm_teardown);
 
-	tcase_add_checked_fixture(evict, setup, umhmm_teardown);
 	tcase_add_test(evict, test_parent_evicts);
 	tcase_add_test(evict, test_child_touches_first);
 	tcase_add_test(evict, test_child_exits_after_evict);
@@ -294,7 +293,6 @@ static Suite *fork_release_refcount_suite(void)
 
 	tcase_add_unchecked_fixture(unbind, rebind_before_tcase,
 				    rebind_after_tcase);
-	tcase_add_checked_fixture(unbind, setup, umhmm_teardown);
 	tcase_add_test(unbind, test_parent_unbinds);
 	suite_add_tcase(s, unbind);
 	return s;

@@ -184,10 +184,9 @@ END_TEST
 
 static Suite *non_owner_fault_suite(void)
 {
-	Suite *s = suite_create("non_owner_fault");
-	TCase *core = tcase_create("core");
+	Suite *s = umhmm_suite_create("non_owner_fault");
+	TCase *core = umhmm_tcase_create("core", setup, umhmm_teardown);
 
-	tcase_add_checked_fixture(core, setup, umhmm_teardown);
 	tcase_add_test(core, test_read_through_other_owner);
 	tcase_add_test(core, test_snapshot_hides_foreign_pages);
 	tcase_add_test(core, test_write_through_other_owner);

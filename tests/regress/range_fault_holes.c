@@ -333,11 +333,10 @@ END_TEST
 
 static Suite *range_fault_holes_suite(void)
 {
-	Suite *s = suite_create("range_fault_holes");
-	TCase *holes = tcase_create("holes");
-	TCase *special = tcase_create("special");
+	Suite *s = umhmm_suite_create("range_fault_holes");
+	TCase *holes = umhmm_tcase_create("holes", setup, umhmm_teardown);
+	TCase *special = umhmm_tcase_create("special", setup, umhmm_teardown);
 
-	tcase_add_checked_fixture(holes, setup, umhmm_teardown);
 	tcase_add_test(holes, test_hole);
 	tcase_add_test(holes, test_hole_device_pages_around);
 	tcase_add_test(holes, test_prot_none);
@@ -345,7 +344,6 @@ static Suite *range_fault_holes_suite(void)
 	tcase_add_test(holes, test_no_vma);
 	suite_add_tcase(s, holes);
 
-	tcase_add_checked_fixture(special, setup, umhmm_teardown);
 	tcase_add_test(special, test_mixedmap);
 	tcase_add_test(special, test_mixedmap_next_to_hole);
 	suite_add_tcase(s, special);
