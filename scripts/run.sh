@@ -116,18 +116,29 @@ run_processes() {
 	return 0
 }
 
+# Runs from the EXIT trap under set -e: a kill that finds nothing to kill
+# must not end it before the sweep.
 kill_run() {
 	local pids
-	[[ -n ${uml_pid:-} ]] && kill -KILL -- "${uml_group:+-}$uml_pid" 2>/dev/null
+	if [[ -n ${uml_pid:-} ]]; then
+		kill -KILL -- "${uml_group:+-}$uml_pid" 2>/dev/null || true
+	fi
 	mapfile -t pids < <(run_processes)
-	((${#pids[@]} == 0)) || kill -KILL "${pids[@]}" 2>/dev/null
+	if ((${#pids[@]})); then
+		kill -KILL "${pids[@]}" 2>/dev/null || true
+	fi
 	return 0
 }
 
 cleanup() {
-	[[ -n ${watchdog_pid:-} ]] && kill "$watchdog_pid" 2>/dev/null
-	[[ -n ${tail_pid:-} ]] && kill "$tail_pid" 2>/dev/null
 	kill_run
+	if [[ -n ${watchdog_pid:-} ]]; then
+		kill "$watchdog_pid" 2>/dev/null || true
+	fi
+	if [[ -n ${tail_pid:-} ]]; then
+		kill "$tail_pid" 2>/dev/null || true
+	fi
+	return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -237,7 +237,28 @@ case_timeout() {
 	((${#left[@]} == 0)) || fail_case "timeout: processes of $umid remain: ${left[*]}"
 }
 
-all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn timeout)
+# make or CI killing run.sh midway must not leave UML running.
+case_interrupted() {
+	local k p umid q a left=()
+	k=$(uml_kernel)
+	bash "$S/run.sh" -t 120 -k "$k" "$tmp/r-int" -- sleep 100 >/dev/null 2>&1 &
+	p=$!
+	sleep 3
+	kill -TERM "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	umid=$(<"$tmp/r-int/umid")
+	for q in /proc/[0-9]*; do
+		{ read -r _ _ st _ <"$q/stat"; } 2>/dev/null || continue
+		[[ $st != Z ]] || continue
+		{ mapfile -d "" -t argv <"$q/cmdline"; } 2>/dev/null || continue
+		for a in "${argv[@]}"; do
+			[[ $a == "umid=$umid" ]] && left+=("${q#/proc/}")
+		done
+	done
+	((${#left[@]} == 0)) || fail_case "interrupted: processes of $umid remain: ${left[*]}"
+}
+
+all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn timeout interrupted)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
