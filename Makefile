@@ -1,5 +1,5 @@
 # umhmm: every target is one script in scripts/; see README.md.
-# FLAVOR=base|debug|coverage, BUILD_DIR, KERNEL_SRC and TESTS are read from
+# FLAVOR=base|debug, BUILD_DIR, KERNEL_SRC and TESTS are read from
 # the environment or the make command line.
 
 export FLAVOR BUILD_DIR KERNEL_SRC TESTS
@@ -10,7 +10,7 @@ test:
 	@bash scripts/test.sh
 
 coverage:
-	@FLAVOR=coverage bash scripts/test.sh
+	@bash scripts/coverage-run.sh
 
 selftests:
 	@bash scripts/selftests.sh

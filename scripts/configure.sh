@@ -13,7 +13,9 @@ src=${1:-}
 require_kernel_tree "$src"
 src=$(cd "$src" && pwd -P)
 
-fragments=("$UMHMM_ROOT/uml/configs/base.config")
+# Every flavor measures coverage of the HMM files: GCOV_KERNEL instruments
+# only coverage/files.list, so it costs little, and make test reports it.
+fragments=("$UMHMM_ROOT/uml/configs/base.config" "$UMHMM_ROOT/uml/configs/coverage.config")
 if [[ $FLAVOR != base ]]; then
 	fragments+=("$UMHMM_ROOT/uml/configs/$FLAVOR.config")
 fi

@@ -25,7 +25,7 @@ case $BUILD_DIR in
 *) die "BUILD_DIR=$BUILD_DIR must be an absolute path" ;;
 esac
 
-KNOWN_FLAVORS=(base debug coverage)
+KNOWN_FLAVORS=(base debug)
 FLAVOR=${FLAVOR:-base}
 _umhmm_known=
 for _f in "${KNOWN_FLAVORS[@]}"; do

@@ -32,11 +32,14 @@ mapfile -t old < <(saved_series "$src")
 
 k=$(series_applied_count "$src" "$scratch/state" "${patches[@]}")
 kold=0
-c=0
 if ((k < n && ${#old[@]} > 0)); then
 	kold=$(series_applied_count "$src" "$scratch/state" "${old[@]}")
 fi
+# Old patches from c on are reverted: none, unless the tree carries more
+# of the old series than of the new one.
+c=$kold
 if ((kold > k)); then
+	c=0
 	# The tree carries an older version of the series. Patches identical
 	# in both stay; the old ones after them are reverted first.
 	while ((c < kold && c < n)) && cmp -s "${old[c]}" "${patches[c]}"; do

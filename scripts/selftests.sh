@@ -121,8 +121,22 @@ run_ok=1
 # shellcheck disable=SC2016 # expanded inside UML, not here
 UMHMM_JOB_PHASE=selftests bash "$UMHMM_ROOT/scripts/run.sh" -t "${UMHMM_TIMEOUT:-300}" "$RESULTS" -- \
 	bash -c 'set -o pipefail
+		gcov=/sys/kernel/debug/gcov
+		# Coverage of boot and of hmm-tests alone, for scripts/coverage.sh.
+		save() {
+			[[ -d $gcov ]] || return 0
+			(cd "$gcov" && find . -name "*.gcda" | while read -r f; do
+				mkdir -p "$UMHMM_OUT/gcov/$1/${f%/*}"
+				cat "$f" >"$UMHMM_OUT/gcov/$1/$f"
+			done)
+		}
+		save boot
+		[[ -w $gcov/reset ]] && echo 1 >"$gcov/reset"
 		echo "umhmm: running hmm-tests" >/dev/kmsg 2>/dev/null
-		cd /tmp && "$@" 2>&1 | tee "$UMHMM_OUT/'"$tap"'"' hmm-tests "$hmm_bin" "${opts[@]}" || run_ok=
+		cd /tmp && "$@" 2>&1 | tee "$UMHMM_OUT/'"$tap"'"
+		rc=$?
+		save hmm-tests
+		exit $rc' hmm-tests "$hmm_bin" "${opts[@]}" || run_ok=
 
 tapf=$RESULTS/$tap
 [[ -s $tapf ]] || die "hmm-tests wrote no output (results: $RESULTS)"

@@ -67,7 +67,7 @@ tree_sum() {
 }
 
 case_unknown_flavor() {
-	expect_fail unknown-flavor "^test.sh: unknown FLAVOR 'nope' \(known: base debug coverage\)$" \
+	expect_fail unknown-flavor "^test.sh: unknown FLAVOR 'nope' \(known: base debug\)$" \
 		env FLAVOR=nope bash "$S/test.sh"
 }
 
@@ -129,6 +129,8 @@ case_unknown_tests() {
 case_config_mismatch() {
 	local r=$tmp/croot src
 	src=$(bash "$S/kernel-source.sh") || { fail_case "config-mismatch: no kernel source"; return; }
+	# MMU_NOTIFIER is only selected once the series makes HMM available.
+	bash "$S/prepare.sh" "$src" >/dev/null 2>&1 || { fail_case "config-mismatch: prepare failed"; return; }
 	fake_root "$r"
 	cp -r "$UMHMM_ROOT/uml/configs" "$UMHMM_ROOT/uml/patches" "$r/uml/"
 	printf "CONFIG_UMHMM_NO_SUCH_OPTION=y\n# CONFIG_MMU_NOTIFIER is not set\n" >>"$r/uml/configs/base.config"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# make coverage: umhmm's suites and upstream's hmm-tests, each in its own
+# boot of the same kernel, then one report over both: the table against
+# coverage/thresholds (below fails), side by side, per test case, and
+# patch coverage with BASE=<rev>.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+s=$UMHMM_ROOT/scripts
+latest() {
+	readlink -f "$BUILD_DIR/results/latest"
+}
+
+own_ok=1
+bash "$s/test.sh" || own_ok=
+own=$(latest)
+up_ok=1
+bash "$s/selftests.sh" || up_ok=
+up=$(latest)
+[[ $own != "$up" ]] || die "hmm-tests left no results of its own"
+
+new_results_dir
+mkdir -p "$RESULTS/gcov"
+cp -r "$own/gcov/." "$RESULTS/gcov/"
+[[ -d $up/gcov/hmm-tests ]] || die "no coverage data from hmm-tests in $up/gcov"
+cp -r "$up/gcov/hmm-tests" "$RESULTS/gcov/"
+printf 'umhmm suites: %s\nhmm-tests: %s\n' "$own" "$up" >"$RESULTS/sources.txt"
+
+SRC=$(bash "$s/kernel-source.sh")
+COVERAGE_CHECK=1 bash "$s/coverage.sh" "$SRC" "$RESULTS" || die "coverage below threshold (results: $RESULTS)"
+[[ -n $own_ok && -n $up_ok ]] || die "a test run failed (results: $own, $up)"
+info "results: $RESULTS"
