@@ -101,6 +101,19 @@ Suite *umhmm_suite_create(const char *name);
 TCase *umhmm_tcase_create(const char *name, void (*setup)(void),
 			  void (*teardown)(void));
 
+/*
+ * Ends the current test as skipped, with a reason: check has no skip
+ * status, so the reason goes to $UMHMM_OUT/<binary>.skips and run-suites
+ * marks the TAP line "# SKIP <reason>". Never a pass.
+ */
+#define umhmm_skip(...)						\
+	do {							\
+		umhmm_skip_at(__func__, __VA_ARGS__);		\
+		return;						\
+	} while (0)
+void umhmm_skip_at(const char *func, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* Runs one suite with TAP/XML from the environment; the exit status. */
 int run_suite(Suite *s);
 

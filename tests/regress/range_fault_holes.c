@@ -264,10 +264,10 @@ START_TEST(test_mixedmap)
 	ck_assert_ptr_nonnull(data);
 	buf = map_mixed(&dfd, NPAGES);
 	if (!buf) {
-		printf("# SKIP test_mixedmap: /dev/hmm_dmirror0: %s\n",
-		       strerror(errno));
+		int err = errno;
+
 		free(data);
-		return;
+		umhmm_skip("/dev/hmm_dmirror0: %s", strerror(err));
 	}
 	/* Fresh zeroed pages: the device reads zeros. */
 	memset(data, 0xa5, size);
@@ -308,10 +308,10 @@ START_TEST(test_mixedmap_next_to_hole)
 	ck_assert_ptr_nonnull(copy);
 	buf = map_mixed(&dfd, NPAGES);
 	if (!buf) {
-		printf("# SKIP test_mixedmap_next_to_hole: /dev/hmm_dmirror0: %s\n",
-		       strerror(errno));
+		int err = errno;
+
 		free(copy);
-		return;
+		umhmm_skip("/dev/hmm_dmirror0: %s", strerror(err));
 	}
 	fill_pattern(buf, size, 907);
 	ck_assert_int_eq(munmap(buf + HOLE_FIRST * page_size,
