@@ -222,6 +222,43 @@ case_real_warn() {
 	[[ -z ${UMHMM_SELFTEST_SHOW:-} ]] || cat "$tmp/err" >&2
 }
 
+# A real kernel crash (NULL dereference in the driver: UML panics): the run
+# fails, the panic is printed and the running test named.
+case_real_oops() {
+	local k
+	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
+		printf 'skip %s: needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL\n' real_oops
+		return 0
+	fi
+	k=$(uml_kernel)
+	if bash "$S/run.sh" -t 60 -k "$k" "$tmp/r-oops" -- bash -c '
+		echo "umhmm: running real_oops_case" >/dev/kmsg
+		echo oops >/sys/kernel/debug/umhmm/trigger' >/dev/null 2>"$tmp/err"; then
+		fail_case "real-oops: run.sh succeeded despite a kernel crash"
+	fi
+	grep -q "Kernel panic" "$tmp/err" ||
+		fail_case "real-oops: the panic was not printed: $(<"$tmp/err")"
+	grep -q "while running real_oops_case" "$tmp/err" ||
+		fail_case "real-oops: the running test was not named"
+}
+
+# A task stuck in the kernel for good: killed at the timeout and reported.
+case_real_hang() {
+	local k
+	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
+		printf 'skip %s: needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL\n' real_hang
+		return 0
+	fi
+	k=$(uml_kernel)
+	if bash "$S/run.sh" -t 10 -k "$k" "$tmp/r-hang" -- bash -c '
+		echo "umhmm: running real_hang_case" >/dev/kmsg
+		echo hang >/sys/kernel/debug/umhmm/trigger' >/dev/null 2>"$tmp/err"; then
+		fail_case "real-hang: run.sh succeeded for a hung kernel"
+	fi
+	grep -q 'timeout after 10 s' "$tmp/err" ||
+		fail_case "real-hang: the timeout was not reported: $(<"$tmp/err")"
+}
+
 case_timeout() {
 	local k umid p a left=()
 	k=$(uml_kernel)
@@ -260,7 +297,7 @@ case_interrupted() {
 	((${#left[@]} == 0)) || fail_case "interrupted: processes of $umid remain: ${left[*]}"
 }
 
-all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn timeout interrupted)
+all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn real_oops real_hang timeout interrupted)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
