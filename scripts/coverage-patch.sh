@@ -4,8 +4,9 @@
 #
 #   coverage-patch.sh SRC BASE TRACEFILE
 #
-# Prints one line per changed executable line, "covered FILE:LINE" or
-# "uncovered FILE:LINE", then a table per file.
+# Prints one line per changed line, "covered", "uncovered" or "no code"
+# (gcov has no line record: a comment, a declaration, a merged return),
+# then a table per file.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -44,14 +45,14 @@ BEGIN { while ((getline l < changed) > 0) { split(l, p, " "); want[p[1] ":" p[2]
 END {
 	for (i = 1; i <= n; i++) {
 		k = order[i]; split(k, q, ":")
-		if (!(k in count)) { skipped[q[1]]++; continue }
+		if (!(k in count)) { print "no code   " k; nocode[q[1]]++; files[q[1]] = 1; continue }
 		if (count[k] > 0) { print "covered   " k; cov[q[1]]++ }
 		else { print "uncovered " k; unc[q[1]]++ }
 		files[q[1]] = 1
 	}
-	printf "\n%-24s %8s %8s %9s\n", "file", "changed", "covered", "uncovered"
+	printf "\n%-24s %8s %8s %9s %8s\n", "file", "changed", "covered", "uncovered", "no code"
 	for (f in files)
-		printf "%-24s %8d %8d %9d\n", f, cov[f] + unc[f], cov[f], unc[f]
+		printf "%-24s %8d %8d %9d %8d\n", f, cov[f] + unc[f] + nocode[f], cov[f], unc[f], nocode[f]
 	if (!n) print "no line of the measured files changed since BASE"
 }' "$INFO"
 rm -f "$INFO.changed"
