@@ -4,7 +4,7 @@
 
 export FLAVOR BUILD_DIR KERNEL_SRC TESTS
 
-.PHONY: test coverage selftests check lint shell deps clean
+.PHONY: test coverage selftests bench check lint shell deps clean
 
 test:
 	@bash scripts/test.sh
@@ -14,6 +14,9 @@ coverage:
 
 selftests:
 	@bash scripts/selftests.sh
+
+bench:
+	@bash scripts/bench.sh
 
 check:
 	@bash scripts/check.sh
