@@ -203,18 +203,25 @@ case_suite_failure() {
 }
 
 # A real WARN from the umhmm driver's debugfs trigger, call trace and all.
-case_real_warn() {
-	local k
+# Runs the umhmm driver's debugfs trigger WHAT in a job that announces
+# itself as real_WHAT_case, with run.sh's timeout SECONDS; stderr goes to
+# $tmp/err. Fails the case if the run succeeds; returns 1 when skipped.
+run_trigger() {
+	local what=$1 seconds=$2 k
 	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
-		printf 'skip %s: needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL\n' real_warn
-		return 0
+		printf 'skip real_%s: needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL\n' "$what"
+		return 1
 	fi
 	k=$(uml_kernel)
-	if bash "$S/run.sh" -t 60 -k "$k" "$tmp/r-warn" -- bash -c '
-		echo "umhmm: running real_warn_case" >/dev/kmsg
-		echo warn >/sys/kernel/debug/umhmm/trigger' >/dev/null 2>"$tmp/err"; then
-		fail_case "real-warn: run.sh succeeded despite a WARN"
+	if bash "$S/run.sh" -t "$seconds" -k "$k" "$tmp/r-$what" -- bash -c "
+		echo 'umhmm: running real_${what}_case' >/dev/kmsg
+		echo $what >/sys/kernel/debug/umhmm/trigger" >/dev/null 2>"$tmp/err"; then
+		fail_case "real-$what: run.sh succeeded despite the $what trigger"
 	fi
+}
+
+case_real_warn() {
+	run_trigger warn 60 || return 0
 	grep -q "WARNING: CPU: 0 PID: [0-9]* at .*umhmm" "$tmp/err" ||
 		fail_case "real-warn: the WARNING line was not printed: $(<"$tmp/err")"
 	grep -q "while running real_warn_case" "$tmp/err" ||
@@ -225,17 +232,7 @@ case_real_warn() {
 # A real kernel crash (NULL dereference in the driver: UML panics): the run
 # fails, the panic is printed and the running test named.
 case_real_oops() {
-	local k
-	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
-		printf 'skip %s: needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL\n' real_oops
-		return 0
-	fi
-	k=$(uml_kernel)
-	if bash "$S/run.sh" -t 60 -k "$k" "$tmp/r-oops" -- bash -c '
-		echo "umhmm: running real_oops_case" >/dev/kmsg
-		echo oops >/sys/kernel/debug/umhmm/trigger' >/dev/null 2>"$tmp/err"; then
-		fail_case "real-oops: run.sh succeeded despite a kernel crash"
-	fi
+	run_trigger oops 60 || return 0
 	grep -q "Kernel panic" "$tmp/err" ||
 		fail_case "real-oops: the panic was not printed: $(<"$tmp/err")"
 	grep -q "while running real_oops_case" "$tmp/err" ||
@@ -244,17 +241,7 @@ case_real_oops() {
 
 # A task stuck in the kernel for good: killed at the timeout and reported.
 case_real_hang() {
-	local k
-	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
-		printf 'skip %s: needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL\n' real_hang
-		return 0
-	fi
-	k=$(uml_kernel)
-	if bash "$S/run.sh" -t 10 -k "$k" "$tmp/r-hang" -- bash -c '
-		echo "umhmm: running real_hang_case" >/dev/kmsg
-		echo hang >/sys/kernel/debug/umhmm/trigger' >/dev/null 2>"$tmp/err"; then
-		fail_case "real-hang: run.sh succeeded for a hung kernel"
-	fi
+	run_trigger hang 10 || return 0
 	grep -q 'timeout after 10 s' "$tmp/err" ||
 		fail_case "real-hang: the timeout was not reported: $(<"$tmp/err")"
 }
