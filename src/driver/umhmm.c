@@ -746,7 +746,8 @@ static int umhmm_check_range(struct umhmm_range *r)
 
 	if (r->size != sizeof(*r) || r->flags & ~UMHMM_F_ALL)
 		return -EINVAL;
-	if (!r->npages || (r->addr & ~PAGE_MASK))
+	if (!r->npages || r->npages > UMHMM_MAX_PAGES ||
+	    (r->addr & ~PAGE_MASK))
 		return -EINVAL;
 	if (check_shl_overflow(r->npages, PAGE_SHIFT, &len) ||
 	    r->addr + len < r->addr || r->addr + len > TASK_SIZE)
@@ -779,7 +780,7 @@ static int umhmm_range_ioctl(struct umhmm_mirror *mirror, unsigned int cmd,
 		break;
 	}
 	if (buflen) {
-		buf = vzalloc(buflen);
+		buf = kvzalloc(buflen, GFP_KERNEL | __GFP_NOWARN);
 		if (!buf)
 			return -ENOMEM;
 	}
@@ -816,7 +817,7 @@ static int umhmm_range_ioctl(struct umhmm_mirror *mirror, unsigned int cmd,
 	    copy_to_user(uptr, buf, buflen))
 		ret = -EFAULT;
 out:
-	vfree(buf);
+	kvfree(buf);
 	return ret;
 }
 

@@ -26,12 +26,15 @@
 #define UMHMM_F_SELECT_DEVICE_COHERENT	_BITUL(3)
 #define UMHMM_F_ALL			0xfU
 
+/* Most pages one call may cover (256 MiB): a bound on kernel buffers. */
+#define UMHMM_MAX_PAGES			65536
+
 /*
  * A range of the mirrored address space.
  * @size:	sizeof(struct umhmm_range)
  * @flags:	UMHMM_F_*
  * @addr:	page-aligned start address
- * @npages:	number of pages, at least 1
+ * @npages:	number of pages, 1 to UMHMM_MAX_PAGES
  * @ptr:	user buffer: npages pages of data (READ, WRITE, EXCLUSIVE),
  *		npages state bytes (SNAPSHOT), unused otherwise
  * @done:	out: pages read, written, migrated, snapshotted or found
