@@ -86,6 +86,12 @@ args=(
 	"$con0" con=null ssl=null "umid=$umid" "uml_dir=$uml_dir"
 	"UMHMM_RESULTS=$results" "UMHMM_JOB=$job"
 )
+# A sparse file as the UML block device ubda: uml-init makes it the swap
+# area, so reclaim paths (swap cache, MADV_PAGEOUT) can be tested.
+swap_img=$results/.swap.img
+rm -f "$swap_img"
+truncate -s 256M "$swap_img" || die "cannot create $swap_img"
+args+=("ubd0=$swap_img")
 [[ -z $interactive ]] || args+=(UMHMM_INTERACTIVE=1)
 
 # Every process of this run: the UML process group (UML forks host helper
@@ -132,6 +138,7 @@ kill_run() {
 
 cleanup() {
 	kill_run
+	rm -f "${swap_img:-}"
 	if [[ -n ${watchdog_pid:-} ]]; then
 		kill "$watchdog_pid" 2>/dev/null || true
 	fi

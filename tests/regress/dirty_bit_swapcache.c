@@ -14,9 +14,10 @@
  * back (clean, in the swap cache), write new data (only the PTE is dirty),
  * migrate to the device and back, MADV_PAGEOUT again, read: the new data.
  *
- * This kernel is built without CONFIG_SWAP (no /proc/swaps), and neither
- * tmpfs nor hostfs can hold a swap file, so the cases end with
- * umhmm_skip(): reported as SKIP with the reason, never as a pass.
+ * Swap is a sparse file attached as the UML block device ubda, made a swap
+ * area by scripts/uml-init (hostfs and tmpfs cannot hold a swap file).
+ * On a kernel without swap the cases end with umhmm_skip(): reported as
+ * SKIP with the reason, never as a pass.
  * Whether the bug reproduces without the fix could not be shown here.
  */
 #include <errno.h>
