@@ -246,45 +246,86 @@ case_real_hang() {
 		fail_case "real-hang: the timeout was not reported: $(<"$tmp/err")"
 }
 
+# Pids of the live processes of the run with umid UMID (a zombie holds
+# nothing and its parent reaps it).
+leftovers() {
+	local umid=$1 q st a
+	local -a argv
+	for q in /proc/[0-9]*; do
+		{ read -r _ _ st _ <"$q/stat"; } 2>/dev/null || continue
+		[[ $st != Z ]] || continue
+		{ mapfile -d "" -t argv <"$q/cmdline"; } 2>/dev/null || continue
+		for a in "${argv[@]}"; do
+			[[ $a == "umid=$umid" ]] && printf '%s\n' "${q#/proc/}"
+		done
+	done
+	return 0
+}
+
+# Twenty crashed and timed-out runs in a row leave no process behind, and
+# the run after them works.
+case_repeated_failures() {
+	local k i umid left=()
+	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
+		printf 'skip repeated_failures: needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL\n'
+		return 0
+	fi
+	k=$(uml_kernel)
+	for ((i = 0; i < 20; i++)); do
+		if ((i % 2)); then
+			if bash "$S/run.sh" -t 3 -k "$k" "$tmp/r-rep" -- sleep 600 >/dev/null 2>&1; then
+				fail_case "repeated: timed-out run $i passed"
+			fi
+		elif bash "$S/run.sh" -t 60 -k "$k" "$tmp/r-rep" -- \
+			bash -c 'echo oops >/sys/kernel/debug/umhmm/trigger' >/dev/null 2>&1; then
+			fail_case "repeated: crashed run $i passed"
+		fi
+		umid=$(<"$tmp/r-rep/umid")
+		mapfile -t left < <(leftovers "$umid")
+		if ((${#left[@]})); then
+			fail_case "repeated: run $i left processes of $umid: ${left[*]}"
+			return
+		fi
+	done
+	bash "$S/run.sh" -t 60 -k "$k" "$tmp/r-rep" -- true >/dev/null 2>&1 ||
+		fail_case "repeated: a clean run after the failures failed"
+}
+
 case_timeout() {
-	local k umid p a left=()
+	local k umid left=()
 	k=$(uml_kernel)
 	if bash "$S/run.sh" -t 5 -k "$k" "$tmp/r-timeout" -- sleep 600 >/dev/null 2>"$tmp/err"; then
 		fail_case "timeout: run.sh succeeded for a job that sleeps past -t 5"
 	fi
 	grep -q 'timeout after 5 s' "$tmp/err" || fail_case "timeout: not reported: $(<"$tmp/err")"
 	umid=$(<"$tmp/r-timeout/umid")
-	for p in /proc/[0-9]*; do
-		{ mapfile -d '' -t argv <"$p/cmdline"; } 2>/dev/null || continue
-		for a in "${argv[@]}"; do
-			[[ $a == "umid=$umid" ]] && left+=("${p#/proc/}")
-		done
-	done
+	mapfile -t left < <(leftovers "$umid")
 	((${#left[@]} == 0)) || fail_case "timeout: processes of $umid remain: ${left[*]}"
 }
 
 # make or CI killing run.sh midway must not leave UML running.
 case_interrupted() {
-	local k p umid q a left=()
+	local k p umid left=() i
 	k=$(uml_kernel)
 	bash "$S/run.sh" -t 120 -k "$k" "$tmp/r-int" -- sleep 100 >/dev/null 2>&1 &
 	p=$!
-	sleep 3
+	# Interrupt once UML runs: poll for its processes, bounded to 10 s.
+	for ((i = 0; i < 100; i++)); do
+		if [[ -s $tmp/r-int/umid ]]; then
+			mapfile -t left < <(leftovers "$(<"$tmp/r-int/umid")")
+			((${#left[@]})) && break
+		fi
+		sleep 0.1
+	done
+	left=()
 	kill -TERM "$p" 2>/dev/null || true
 	wait "$p" 2>/dev/null || true
 	umid=$(<"$tmp/r-int/umid")
-	for q in /proc/[0-9]*; do
-		{ read -r _ _ st _ <"$q/stat"; } 2>/dev/null || continue
-		[[ $st != Z ]] || continue
-		{ mapfile -d "" -t argv <"$q/cmdline"; } 2>/dev/null || continue
-		for a in "${argv[@]}"; do
-			[[ $a == "umid=$umid" ]] && left+=("${q#/proc/}")
-		done
-	done
+	mapfile -t left < <(leftovers "$umid")
 	((${#left[@]} == 0)) || fail_case "interrupted: processes of $umid remain: ${left[*]}"
 }
 
-all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn real_oops real_hang timeout interrupted)
+all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn real_oops real_hang repeated_failures timeout interrupted)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
