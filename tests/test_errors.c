@@ -37,14 +37,6 @@ static void setup(void)
 	ck_assert_int_eq(umhmm_inject(fd1, 0, 0), 0);
 }
 
-static void *xmalloc(size_t size)
-{
-	void *p = malloc(size);
-
-	ck_assert_ptr_nonnull(p);
-	return p;
-}
-
 static int raw_ioctl(int fd, unsigned long request, void *arg)
 {
 	int ret;
@@ -101,16 +93,6 @@ static void world_check(struct world *w, unsigned int seed)
 }
 
 /* Offset of the first byte that is not c, or -1. */
-static long first_not(const unsigned char *buf, size_t size, unsigned char c)
-{
-	size_t i;
-
-	for (i = 0; i < size; i++)
-		if (buf[i] != c)
-			return (long)i;
-	return -1;
-}
-
 /* --- malformed range arguments: every range ioctl x every mistake --- */
 
 static const struct {
@@ -206,7 +188,7 @@ START_TEST(test_malformed_range)
 	int c = _i % NR_RANGE_CMDS;
 	enum mistake m = _i / NR_RANGE_CMDS;
 	size_t size = NPAGES * page_size;
-	unsigned char *data = xmalloc(size);
+	unsigned char *data = test_malloc(size);
 	struct umhmm_range r, sent;
 	struct world w;
 
@@ -513,7 +495,7 @@ END_TEST
 START_TEST(test_read_over_hole)
 {
 	unsigned char *buf = map_with_hole(171);
-	unsigned char *data = xmalloc(NPAGES * page_size);
+	unsigned char *data = test_malloc(NPAGES * page_size);
 	struct umhmm_range r;
 
 	memset(data, 0xa5, NPAGES * page_size);
@@ -531,7 +513,7 @@ END_TEST
 START_TEST(test_read_prot_none)
 {
 	unsigned char *buf = test_map_anon(NPAGES);
-	unsigned char *data = xmalloc(NPAGES * page_size);
+	unsigned char *data = test_malloc(NPAGES * page_size);
 
 	fill_pattern(buf, NPAGES * page_size, 172);
 	ck_assert_int_eq(mprotect(buf, NPAGES * page_size, PROT_NONE), 0);
@@ -550,7 +532,7 @@ START_TEST(test_write_read_only_mapping)
 {
 	size_t size = NPAGES * page_size;
 	unsigned char *buf = test_map_anon(NPAGES);
-	unsigned char *data = xmalloc(size);
+	unsigned char *data = test_malloc(size);
 	struct umhmm_range r;
 
 	fill_pattern(buf, size, 173);
@@ -573,7 +555,7 @@ START_TEST(test_write_read_only_after_device)
 {
 	size_t size = NPAGES * page_size;
 	unsigned char *buf = test_map_anon(NPAGES);
-	unsigned char *data = xmalloc(size);
+	unsigned char *data = test_malloc(size);
 	struct umhmm_range r;
 
 	fill_pattern(buf, size, 175);
@@ -605,7 +587,7 @@ static void assert_split(int fd, unsigned char *buf, size_t npages,
 			 size_t nfirst, unsigned char first,
 			 unsigned char rest)
 {
-	unsigned char *state = xmalloc(npages);
+	unsigned char *state = test_malloc(npages);
 
 	snapshot(fd, buf, npages, state);
 	assert_states(state, nfirst, first, "failed pages");
@@ -619,7 +601,7 @@ static void inject_to_dev(int _i, int alloc)
 	size_t m = inject_cases[_i].npages, n = inject_cases[_i].nfail;
 	size_t size = m * page_size;
 	unsigned char *buf = test_map_anon(m);
-	unsigned char *copy = xmalloc(size);
+	unsigned char *copy = test_malloc(size);
 	struct umhmm_stats before, after;
 	unsigned int seed = 180 + _i + 10 * alloc;
 
@@ -669,7 +651,7 @@ START_TEST(test_inject_copy_to_sys)
 	size_t m = inject_cases[_i].npages, n = inject_cases[_i].nfail;
 	size_t size = m * page_size;
 	unsigned char *buf = test_map_anon(m);
-	unsigned char *copy = xmalloc(size);
+	unsigned char *copy = test_malloc(size);
 	struct umhmm_stats before, after;
 	unsigned int seed = 200 + _i;
 

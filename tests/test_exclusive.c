@@ -49,14 +49,6 @@ static uint64_t held(int fd, void *addr, size_t npages)
 	return umhmm_ok(fd, UMHMM_IOC_CHECK_EXCLUSIVE, addr, npages, NULL, 0);
 }
 
-static void *xmalloc(size_t size)
-{
-	void *p = malloc(size);
-
-	ck_assert_ptr_nonnull(p);
-	return p;
-}
-
 /*
  * Fills npages with seed, makes them exclusive to fd0 and checks the data
  * the device got, the count it holds and that the CPU PTEs are gone.
@@ -65,8 +57,8 @@ static unsigned char *exclusive_filled(size_t npages, unsigned int seed)
 {
 	size_t size = npages * page_size;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *copy = xmalloc(size);
-	unsigned char *state = xmalloc(npages);
+	unsigned char *copy = test_malloc(size);
+	unsigned char *state = test_malloc(npages);
 
 	fill_pattern(buf, size, seed);
 	memset(copy, 0, size);
@@ -82,15 +74,6 @@ static unsigned char *exclusive_filled(size_t npages, unsigned int seed)
 	return buf;
 }
 
-static void wait_child_ok(pid_t pid)
-{
-	int status;
-
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "child status %#x", status);
-}
-
 /* --- core --- */
 
 static const size_t exclusive_sizes[] = { 1, 63, 64, 65, 200 };
@@ -99,7 +82,7 @@ START_TEST(test_exclusive_data)
 {
 	size_t npages = exclusive_sizes[_i];
 	struct umhmm_stats before, after;
-	unsigned char *buf, *state = xmalloc(npages);
+	unsigned char *buf, *state = test_malloc(npages);
 
 	umhmm_stats(fd0, &before);
 	buf = exclusive_filled(npages, 30 + _i);
@@ -149,7 +132,7 @@ START_TEST(test_cpu_write_restores_and_lands)
 	const size_t npages = 8, page = 5;
 	size_t size = npages * page_size;
 	unsigned char *buf = exclusive_filled(npages, 41);
-	unsigned char *copy = xmalloc(size);
+	unsigned char *copy = test_malloc(size);
 
 	/* Overwrite page 5 with the pattern of another seed. */
 	fill_pattern(buf + page * page_size, page_size, 42);
@@ -173,7 +156,7 @@ START_TEST(test_partial_range)
 	const size_t npages = 32, first = 10, count = 12;
 	size_t size = npages * page_size;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *copy = xmalloc(count * page_size);
+	unsigned char *copy = test_malloc(count * page_size);
 	unsigned char state[32];
 	size_t i;
 
@@ -203,7 +186,7 @@ START_TEST(test_untouched_pages)
 	const size_t npages = 16;
 	size_t size = npages * page_size;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *copy = xmalloc(size);
+	unsigned char *copy = test_malloc(size);
 	unsigned char state[16];
 
 	/* GUP with FOLL_WRITE faults fresh zeroed pages in first. */
@@ -228,7 +211,7 @@ START_TEST(test_exclusive_again)
 	const size_t npages = 8;
 	size_t size = npages * page_size;
 	unsigned char *buf = exclusive_filled(npages, 44);
-	unsigned char *copy = xmalloc(size);
+	unsigned char *copy = test_malloc(size);
 
 	/* GUP restores the entries, then they are made exclusive anew. */
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages, copy,
@@ -246,7 +229,7 @@ START_TEST(test_device_pages_come_back)
 	const size_t npages = 16;
 	size_t size = npages * page_size;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *copy = xmalloc(size);
+	unsigned char *copy = test_malloc(size);
 	struct umhmm_stats before, after;
 
 	fill_pattern(buf, size, 45);
@@ -295,7 +278,7 @@ START_TEST(test_mprotect_read_only_revokes)
 	const size_t npages = 8;
 	size_t size = npages * page_size;
 	unsigned char *buf = exclusive_filled(npages, 50);
-	unsigned char *copy = xmalloc(size);
+	unsigned char *copy = test_malloc(size);
 	struct umhmm_stats before, after;
 	struct umhmm_range r;
 
@@ -407,7 +390,7 @@ START_TEST(test_device_read_revokes)
 	const size_t npages = 8;
 	size_t size = npages * page_size;
 	unsigned char *buf = exclusive_filled(npages, 57);
-	unsigned char *copy = xmalloc(size);
+	unsigned char *copy = test_malloc(size);
 
 	/* Without faulting, hmm_range_fault() reports nothing to read. */
 	memset(copy, 0, size);
@@ -429,7 +412,7 @@ START_TEST(test_other_device_takes_over)
 	const size_t npages = 8;
 	size_t size = npages * page_size;
 	unsigned char *buf = exclusive_filled(npages, 58);
-	unsigned char *copy = xmalloc(size);
+	unsigned char *copy = test_malloc(size);
 
 	/* Device 1 has another owner: its grab invalidates device 0. */
 	ck_assert_uint_eq(umhmm_ok(fd1, UMHMM_IOC_EXCLUSIVE, buf, npages, copy,
@@ -468,7 +451,7 @@ START_TEST(test_read_only_mapping)
 	const size_t npages = 8;
 	size_t size = npages * page_size;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *copy = xmalloc(size);
+	unsigned char *copy = test_malloc(size);
 	struct umhmm_range r;
 
 	fill_pattern(buf, size, 60);
@@ -491,7 +474,7 @@ START_TEST(test_shared_anon_mapping)
 	size_t size = npages * page_size;
 	unsigned char *buf = test_map(npages, PROT_READ | PROT_WRITE,
 				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	unsigned char *copy = xmalloc(size);
+	unsigned char *copy = test_malloc(size);
 	unsigned char state[8];
 	struct umhmm_range r;
 
@@ -512,7 +495,7 @@ START_TEST(test_private_file_mapping)
 {
 	const size_t npages = 8;
 	size_t size = npages * page_size;
-	unsigned char *data = xmalloc(size), *copy = xmalloc(size);
+	unsigned char *data = test_malloc(size), *copy = test_malloc(size);
 	unsigned char *buf;
 	int fd;
 
@@ -543,7 +526,7 @@ START_TEST(test_hole_in_range)
 	const size_t npages = 12;
 	size_t size = npages * page_size;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *copy = xmalloc(size);
+	unsigned char *copy = test_malloc(size);
 	struct umhmm_range r;
 
 	fill_pattern(buf, size, 64);

@@ -402,7 +402,6 @@ START_TEST(test_fork_cow)
 	const size_t npages = 32;
 	size_t size = npages * page_size;
 	unsigned char *buf = filled_on_device(npages, 17);
-	int status;
 	pid_t pid;
 
 	pid = fork();
@@ -414,9 +413,7 @@ START_TEST(test_fork_cow)
 		fill_pattern(buf, size, 18);
 		_exit(pattern_mismatch(buf, size, 18) == -1 ? 0 : 2);
 	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "child status %#x", status);
+	wait_child_ok(pid);
 	/* The child's writes stayed in the child. */
 	ck_assert_pattern(buf, size, 17);
 	fill_pattern(buf, size, 19);
@@ -427,7 +424,6 @@ END_TEST
 START_TEST(test_child_exit_frees_pages)
 {
 	const size_t npages = 64;
-	int status;
 	pid_t pid;
 
 	pid = fork();
@@ -449,9 +445,7 @@ START_TEST(test_child_exit_frees_pages)
 		/* Exit with the pages on the device. */
 		_exit(0);
 	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "child status %#x", status);
+	wait_child_ok(pid);
 	/* The fixture checks that the child's device pages were freed. */
 }
 END_TEST

@@ -27,20 +27,12 @@ static void setup(void)
 	fd0 = umhmm_fd[0];
 }
 
-static unsigned char *alloc_buf(size_t npages)
-{
-	unsigned char *p = calloc(npages, page_size);
-
-	ck_assert_ptr_nonnull(p);
-	return p;
-}
-
 START_TEST(test_read_present)
 {
 	const size_t npages = 100;
 	size_t size = npages * page_size;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *mirror = alloc_buf(npages);
+	unsigned char *mirror = test_malloc(npages * page_size);
 
 	fill_pattern(buf, size, 1);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, buf, npages, mirror,
@@ -54,7 +46,7 @@ START_TEST(test_read_faults_in_zero_pages)
 {
 	const size_t npages = 16;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *mirror = alloc_buf(npages);
+	unsigned char *mirror = test_malloc(npages * page_size);
 	unsigned char state[16];
 
 	memset(mirror, 0xff, npages * page_size);
@@ -73,7 +65,7 @@ START_TEST(test_read_nofault_untouched)
 {
 	const size_t npages = 16;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *mirror = alloc_buf(npages);
+	unsigned char *mirror = test_malloc(npages * page_size);
 	unsigned char state[16];
 
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, buf, npages, mirror,
@@ -88,7 +80,7 @@ START_TEST(test_read_nofault_partial)
 {
 	const size_t npages = 16;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *mirror = alloc_buf(npages);
+	unsigned char *mirror = test_malloc(npages * page_size);
 	size_t i;
 
 	/* Touch every fourth page: only those are there to read. */
@@ -107,7 +99,7 @@ START_TEST(test_write_untouched)
 	const size_t npages = 32;
 	size_t size = npages * page_size;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *data = alloc_buf(npages);
+	unsigned char *data = test_malloc(npages * page_size);
 	unsigned char state[32];
 
 	fill_pattern(data, size, 3);
@@ -126,7 +118,7 @@ START_TEST(test_write_nofault_zero_page)
 {
 	const size_t npages = 4;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *data = alloc_buf(npages);
+	unsigned char *data = test_malloc(npages * page_size);
 	volatile unsigned char c = buf[0];
 
 	(void)c;
@@ -143,7 +135,7 @@ START_TEST(test_read_device_pages)
 	const size_t npages = 40;
 	size_t size = npages * page_size;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *mirror = alloc_buf(npages);
+	unsigned char *mirror = test_malloc(npages * page_size);
 	unsigned char state[40];
 	struct umhmm_stats before, after;
 
@@ -168,7 +160,7 @@ START_TEST(test_write_device_pages)
 	const size_t npages = 8;
 	size_t size = npages * page_size;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *data = alloc_buf(npages);
+	unsigned char *data = test_malloc(npages * page_size);
 
 	fill_pattern(buf, size, 5);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
@@ -202,7 +194,7 @@ START_TEST(test_write_read_only_eperm)
 	const size_t npages = 4;
 	size_t size = npages * page_size;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *data = alloc_buf(npages);
+	unsigned char *data = test_malloc(npages * page_size);
 
 	fill_pattern(buf, size, 8);
 	ck_assert_int_eq(mprotect(buf, size, PROT_READ), 0);
@@ -218,7 +210,7 @@ START_TEST(test_read_prot_none_efault)
 	const size_t npages = 4;
 	size_t size = npages * page_size;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *mirror = alloc_buf(npages);
+	unsigned char *mirror = test_malloc(npages * page_size);
 	unsigned char state[4];
 
 	fill_pattern(buf, size, 9);
@@ -237,7 +229,7 @@ START_TEST(test_read_hole_efault)
 {
 	const size_t npages = 8;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *mirror = alloc_buf(npages);
+	unsigned char *mirror = test_malloc(npages * page_size);
 	unsigned char state[8];
 	struct umhmm_range r;
 
@@ -260,7 +252,7 @@ START_TEST(test_read_beyond_batches)
 	const size_t npages = 64 * 3 + 5;
 	size_t size = npages * page_size;
 	unsigned char *buf = test_map_anon(npages);
-	unsigned char *mirror = alloc_buf(npages);
+	unsigned char *mirror = test_malloc(npages * page_size);
 
 	fill_pattern(buf, size, 11);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, buf, npages, mirror,
@@ -342,7 +334,7 @@ START_TEST(test_read_during_invalidations)
 	const size_t npages = 16;
 	size_t size = npages * page_size;
 	struct churn c = { test_map_anon(npages), npages, 200 };
-	unsigned char *mirror = alloc_buf(npages);
+	unsigned char *mirror = test_malloc(npages * page_size);
 	struct umhmm_stats before, after;
 	pthread_t thread;
 	size_t i;

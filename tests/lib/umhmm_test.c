@@ -12,6 +12,7 @@
 #include <ftw.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "umhmm_test.h"
@@ -220,15 +221,37 @@ long pattern_mismatch(const void *buf, size_t size, unsigned int seed)
 	return pattern_mismatch_at(buf, size, seed, 0);
 }
 
-long first_nonzero(const void *buf, size_t size)
+long first_not(const void *buf, size_t size, unsigned char c)
 {
 	const unsigned char *p = buf;
 	size_t i;
 
 	for (i = 0; i < size; i++)
-		if (p[i])
+		if (p[i] != c)
 			return (long)i;
 	return -1;
+}
+
+long first_nonzero(const void *buf, size_t size)
+{
+	return first_not(buf, size, 0);
+}
+
+void *test_malloc(size_t size)
+{
+	void *p = calloc(1, size);
+
+	ck_assert_msg(p != NULL, "cannot allocate %zu bytes", size);
+	return p;
+}
+
+void wait_child_ok(pid_t pid)
+{
+	int status;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "child %d: status %#x", (int)pid, status);
 }
 
 void snapshot(int fd, void *addr, size_t npages, unsigned char *state)

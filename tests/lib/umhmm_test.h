@@ -10,6 +10,7 @@
 #include <check.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "umhmm.h"
 
@@ -63,8 +64,15 @@ long pattern_mismatch(const void *buf, size_t size, unsigned int seed);
 /* The same for a buffer that starts at offset base of the pattern. */
 long pattern_mismatch_at(const void *buf, size_t size, unsigned int seed,
 			 size_t base);
+/* Offset of the first byte that is not c, or -1. */
+long first_not(const void *buf, size_t size, unsigned char c);
 /* Offset of the first non-zero byte, or -1. */
 long first_nonzero(const void *buf, size_t size);
+
+/* Zeroed memory, or the test fails. */
+void *test_malloc(size_t size);
+/* Reaps child pid and fails the test unless it exited with status 0. */
+void wait_child_ok(pid_t pid);
 
 #define ck_assert_pattern(buf, size, seed)				\
 	ck_assert_msg(pattern_mismatch(buf, size, seed) == -1,		\

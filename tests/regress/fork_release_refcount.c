@@ -39,19 +39,6 @@
 #define DRV		"/sys/bus/platform/drivers/umhmm/"
 #define DEV1		"umhmm.1"
 
-static int sysfs_write(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	int ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 static int dev1_bound(void)
 {
 	return access(DRV DEV1, F_OK) == 0;
@@ -62,7 +49,7 @@ static int dev1_rebind(void)
 {
 	if (dev1_bound())
 		return 0;
-	return sysfs_write(DRV "bind", DEV1);
+	return umhmm_bind(1);
 }
 
 static void setup(void)
@@ -135,13 +122,10 @@ static pid_t fork_holder(int fd, unsigned char **bufp, unsigned int seed,
 
 static void release_child(int wfd, pid_t pid)
 {
-	int status;
 
 	ck_assert_int_eq(write(wfd, "g", 1), 1);
 	close(wfd);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "child status %#x", status);
+	wait_child_ok(pid);
 }
 
 START_TEST(test_parent_evicts)
@@ -212,7 +196,7 @@ START_TEST(test_parent_unbinds)
 	umhmm_stats(umhmm_fd[1], &before);
 	pid = fork_holder(umhmm_fd[1], &buf, 320, &wfd);
 
-	unbind_ret = sysfs_write(DRV "unbind", DEV1);
+	unbind_ret = umhmm_unbind(1);
 	/* Both processes touch the pages with the device gone. */
 	bad_parent = pattern_mismatch(buf, NPAGES * page_size, 320);
 	if (write(wfd, "g", 1) != 1)
@@ -225,11 +209,8 @@ START_TEST(test_parent_unbinds)
 	ck_assert_int_eq(rebind_ret, 0);
 	ck_assert_int_eq(bad_parent, -1);
 	{
-		int status;
 
-		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-			      "child status %#x", status);
+		wait_child_ok(pid);
 	}
 
 	/* The old file is dead; the fixture gets one on the new device. */

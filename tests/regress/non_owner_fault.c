@@ -40,28 +40,13 @@ static void setup(void)
 	fd1 = umhmm_fd[1];
 }
 
-static unsigned int sysfs_owner(int id)
-{
-	char path[64];
-	unsigned int owner = ~0U;
-	FILE *f;
-
-	snprintf(path, sizeof(path),
-		 "/sys/bus/platform/devices/umhmm.%d/owner", id);
-	f = fopen(path, "re");
-	ck_assert_msg(f != NULL, "%s missing", path);
-	ck_assert_int_eq(fscanf(f, "%u", &owner), 1);
-	fclose(f);
-	return owner;
-}
-
 static unsigned char *on_device0(unsigned int seed)
 {
 	unsigned char *buf = test_map_anon(NPAGES);
 	unsigned char state[NPAGES];
 
 	/* The precondition of the whole suite. */
-	ck_assert_uint_ne(sysfs_owner(0), sysfs_owner(1));
+	ck_assert_int_ne(umhmm_get_owner(0), umhmm_get_owner(1));
 	fill_pattern(buf, NPAGES * page_size, seed);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
 				   NULL, 0), NPAGES);

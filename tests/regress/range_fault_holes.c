@@ -52,16 +52,6 @@ static int in_hole(size_t i)
 }
 
 /* Offset of the first byte that is not c, or -1. */
-static long first_not(const unsigned char *buf, size_t size, unsigned char c)
-{
-	size_t i;
-
-	for (i = 0; i < size; i++)
-		if (buf[i] != c)
-			return (long)i;
-	return -1;
-}
-
 /*
  * Checks a NOFAULT read of the whole range: the pages outside the hole
  * carry the pattern, the hole pages nothing (the driver's zeroed buffer).
