@@ -38,7 +38,6 @@
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
-#include <linux/vmalloc.h>
 #include <linux/xarray.h>
 
 #include "umhmm.h"
@@ -98,7 +97,6 @@ struct umhmm_chunk {
 struct umhmm_device {
 	struct kref ref;
 	struct device *dev;
-	int id;
 	void *owner;
 	struct umhmm_counters *cnt;
 	struct miscdevice misc;
@@ -1106,7 +1104,6 @@ static int umhmm_probe(struct platform_device *pdev)
 		return ret;
 
 	udev->dev = &pdev->dev;
-	udev->id = pdev->id;
 	udev->owner = &umhmm_owner_token[umhmm_owner_id[pdev->id]];
 	udev->cnt = &umhmm_counters[pdev->id];
 	init_rwsem(&udev->teardown);
