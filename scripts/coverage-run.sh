@@ -13,7 +13,7 @@ latest() {
 }
 
 own_ok=1
-UMHMM_COVERAGE_REPORT=0 bash "$s/test.sh" || own_ok=
+COVERAGE_PER_TEST=1 UMHMM_COVERAGE_REPORT=0 bash "$s/test.sh" || own_ok=
 own=$(latest)
 up_ok=1
 bash "$s/selftests.sh" || up_ok=

@@ -176,9 +176,14 @@ if [[ -f $OUT/upstream.info ]]; then
 fi
 
 # Per test case: which lines each reached, who reached each line, and which
-# cases reach nothing another case does not.
-bash "$UMHMM_ROOT/scripts/coverage-cases.sh" "$OUT" >"$OUT/per-test.txt"
-info "per-test attribution: $OUT/per-test.txt (who reaches a line: scripts/coverage-who.sh FILE:LINE)"
+# cases reach nothing another case does not. Only a COVERAGE_PER_TEST=1 run
+# (make coverage) saved the counters per case.
+if [[ -f $OUT/cases/suites.info ]]; then
+	info "per-test attribution: run with COVERAGE_PER_TEST=1 (make coverage does)"
+else
+	bash "$UMHMM_ROOT/scripts/coverage-cases.sh" "$OUT" >"$OUT/per-test.txt"
+	info "per-test attribution: $OUT/per-test.txt (who reaches a line: scripts/coverage-who.sh FILE:LINE)"
+fi
 
 if [[ -n ${BASE:-} ]]; then
 	bash "$UMHMM_ROOT/scripts/coverage-patch.sh" "$SRC" "$BASE" "$OUT/all.info" |

@@ -4,7 +4,7 @@
 # Each script sources this first, so an unknown FLAVOR or a relative
 # BUILD_DIR is refused before any stage touches the disk.
 
-UMHMM_SCRIPT=${UMHMM_SCRIPT_NAME:-$(basename "$0")}
+UMHMM_SCRIPT=${UMHMM_SCRIPT_NAME:-${0##*/}}
 
 die() {
 	printf '%s: %s\n' "$UMHMM_SCRIPT" "$*" >&2
@@ -15,7 +15,11 @@ info() {
 	printf '%s: %s\n' "$UMHMM_SCRIPT" "$*" >&2
 }
 
-UMHMM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+# No dirname(1): inside UML every exec costs tens of milliseconds.
+_umhmm_dir=${BASH_SOURCE[0]%/*}
+[[ $_umhmm_dir != "${BASH_SOURCE[0]}" ]] || _umhmm_dir=.
+UMHMM_ROOT=$(cd "$_umhmm_dir/.." && pwd -P)
+unset _umhmm_dir
 
 BUILD_DIR=${BUILD_DIR:-$UMHMM_ROOT/build}
 # Kbuild resolves O= relative to the source tree, and hostfs paths are
@@ -53,6 +57,12 @@ now_us() {
 fmt_seconds() {
 	local us=$1
 	printf '%d.%d' "$((us / 1000000))" "$((us % 1000000 / 100000))"
+}
+
+# "0.123" from a microsecond count, for the short boot phases.
+fmt_ms() {
+	local us=$1
+	printf '%d.%03d' "$((us / 1000000))" "$((us % 1000000 / 1000))"
 }
 
 # Record a phase that was timed elsewhere (e.g. inside UML).
@@ -389,4 +399,41 @@ tap_to_junit() {
 		BEGIN { print "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"; print "<testsuites>" }
 		END { flush(); print "</testsuites>" }
 	' "$@" >"$out"
+}
+
+# Inside UML: copy the gcov counters (CONFIG_GCOV_KERNEL) to DIR on the
+# tmpfs. debugfs reports a size of 0 for .gcda files, so read each one to
+# its end instead of trusting stat. Nothing to do on a kernel without gcov.
+GCOV_DEBUGFS=/sys/kernel/debug/gcov
+gcov_snapshot() {
+	local dir=$1 f
+	[[ -d $GCOV_DEBUGFS ]] || return 0
+	# A pipe, not a process substitution: UML has no /dev/fd.
+	find "$GCOV_DEBUGFS" -name '*.gcda' -print0 |
+		while IFS= read -r -d '' f; do
+			f=${f#"$GCOV_DEBUGFS"}
+			mkdir -p "$dir${f%/*}" && cat "$GCOV_DEBUGFS$f" >"$dir$f" ||
+				info "cannot save $GCOV_DEBUGFS$f"
+		done
+}
+
+gcov_reset() {
+	[[ ! -w $GCOV_DEBUGFS/reset ]] || echo 1 >"$GCOV_DEBUGFS/reset"
+}
+
+# Inside UML: hostfs pays for every file and directory created, so the
+# snapshots gathered under DIR leave UML as one archive in the results dir.
+gcov_pack() {
+	local dir=$1
+	[[ -d $dir ]] || return 0
+	tar -C "$dir" -cf "$UMHMM_OUT/gcov.tar" . || info "cannot archive $dir"
+}
+
+# On the host: unpack what gcov_pack wrote into RESULTS/gcov/.
+gcov_unpack() {
+	local results=$1
+	[[ -f $results/gcov.tar ]] || return 0
+	mkdir -p "$results/gcov"
+	tar -C "$results/gcov" -xf "$results/gcov.tar" || die "cannot unpack $results/gcov.tar"
+	rm -f "$results/gcov.tar"
 }

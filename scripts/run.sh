@@ -91,6 +91,10 @@ args=(
 swap_img=$results/.swap.img
 rm -f "$swap_img"
 truncate -s 256M "$swap_img" || die "cannot create $swap_img"
+# Formatted here: mkswap inside UML would cost a slow exec at every boot.
+mkswap_bin=$(PATH=$PATH:/usr/sbin:/sbin command -v mkswap) ||
+	die "mkswap is missing (util-linux): run scripts/deps.sh"
+"$mkswap_bin" -q "$swap_img" >/dev/null || die "mkswap $swap_img failed"
 args+=("ubd0=$swap_img")
 [[ -z $interactive ]] || args+=(UMHMM_INTERACTIVE=1)
 
@@ -232,6 +236,13 @@ fi
 uml_pid=""
 uml_group=""
 
+# The console is a tty that turns every \n into \r\n; stty -onlcr inside
+# UML would cost an exec at every boot, so the log is mended here.
+[[ ! -s $console ]] || sed -i 's/\r$//' "$console" || true
+
+# Coverage data leaves UML as one archive (gcov_pack in lib.sh).
+gcov_unpack "$results"
+
 fail=
 if [[ -e $flag ]]; then
 	rm -f "$flag"
@@ -248,22 +259,23 @@ else
 	fi
 fi
 
-# Boot and job times come from the guest's uptime at the job's start and
-# end (UML's clock is the host's).
+# uml-init wrote host clock times (UML.s clock is the host.s, in
+# microseconds): when init started, when the job started and ended.
 if [[ -s $results/timing ]]; then
-	boot_up="" job_up=""
-	while read -r what up; do
+	init_us="" boot_us="" job_us=""
+	while read -r what us; do
+		[[ $us =~ ^[0-9]+$ ]] || continue
 		case $what in
-		boot) boot_up=$up ;;
-		job) job_up=$up ;;
+		init) init_us=$us ;;
+		boot) boot_us=$us ;;
+		job) job_us=$us ;;
 		esac
 	done <"$results/timing"
-	to_us() { local s=${1%.*} f=${1#*.}00; printf '%s\n' "$((10#$s * 1000000 + 10#${f:0:2} * 10000))"; }
-	if [[ -n $boot_up ]]; then
-		phase_record boot "$(fmt_seconds "$(to_us "$boot_up")")"
-		if [[ -n $job_up ]]; then
-			phase_record "${UMHMM_JOB_PHASE:-job}" "$(fmt_seconds "$(($(to_us "$job_up") - $(to_us "$boot_up")))")"
-		fi
+	[[ -z $init_us ]] || phase_record boot-to-init "$(fmt_ms "$((init_us - t0))")"
+	if [[ -n $boot_us ]]; then
+		phase_record boot "$(fmt_ms "$((boot_us - t0))")"
+		[[ -z $job_us ]] ||
+			phase_record "${UMHMM_JOB_PHASE:-job}" "$(fmt_seconds "$((job_us - boot_us))")"
 	fi
 fi
 info "UML ran for $(fmt_seconds "$((t1 - t0))") s"

@@ -121,22 +121,17 @@ run_ok=1
 # shellcheck disable=SC2016 # expanded inside UML, not here
 UMHMM_JOB_PHASE=selftests bash "$UMHMM_ROOT/scripts/run.sh" -t "${UMHMM_TIMEOUT:-300}" "$RESULTS" -- \
 	bash -c 'set -o pipefail
-		gcov=/sys/kernel/debug/gcov
+		source "$1"; shift
 		# Coverage of boot and of hmm-tests alone, for scripts/coverage.sh.
-		save() {
-			[[ -d $gcov ]] || return 0
-			(cd "$gcov" && find . -name "*.gcda" | while read -r f; do
-				mkdir -p "$UMHMM_OUT/gcov/$1/${f%/*}"
-				cat "$f" >"$UMHMM_OUT/gcov/$1/$f"
-			done)
-		}
-		save boot
-		[[ -w $gcov/reset ]] && echo 1 >"$gcov/reset"
+		gcov=/tmp/umhmm-gcov
+		gcov_snapshot $gcov/boot
+		gcov_reset
 		echo "umhmm: running hmm-tests" >/dev/kmsg 2>/dev/null
 		cd /tmp && "$@" 2>&1 | tee "$UMHMM_OUT/'"$tap"'"
 		rc=$?
-		save hmm-tests
-		exit $rc' hmm-tests "$hmm_bin" "${opts[@]}" || run_ok=
+		gcov_snapshot $gcov/hmm-tests
+		gcov_pack $gcov
+		exit $rc' hmm-tests "$UMHMM_ROOT/scripts/lib.sh" "$hmm_bin" "${opts[@]}" || run_ok=
 
 tapf=$RESULTS/$tap
 [[ -s $tapf ]] || die "hmm-tests wrote no output (results: $RESULTS)"

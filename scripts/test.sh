@@ -33,7 +33,7 @@ mapfile -t chosen <<<"$selected"
 # UML starts init with a fresh environment: forward the knobs that steer
 # the suite selection and libcheck explicitly.
 forward=()
-for v in TESTS CK_DEFAULT_TIMEOUT CK_TIMEOUT_MULTIPLIER CK_RUN_SUITE CK_RUN_CASE CK_INCLUDE_TAGS CK_EXCLUDE_TAGS CK_VERBOSITY CK_FORK; do
+for v in TESTS COVERAGE_PER_TEST CK_DEFAULT_TIMEOUT CK_TIMEOUT_MULTIPLIER CK_RUN_SUITE CK_RUN_CASE CK_INCLUDE_TAGS CK_EXCLUDE_TAGS CK_VERBOSITY CK_FORK; do
 	if [[ -n ${!v:-} ]]; then
 		forward+=("$v=${!v}")
 	fi
