@@ -9,7 +9,8 @@
 # kernel logs a splat. -i attaches the terminal (make shell).
 #
 # Environment: UMHMM_VERBOSE=1 streams the kernel log too, not only the
-# job's output; UMHMM_JOB_PHASE names the job's phase in the timings.
+# job's output; UMHMM_JOB_PHASE names the job's phase in the timings;
+# UMHMM_WRAP is a command prefix for UML (scripts/profile.sh uses perf).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -154,6 +155,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# UMHMM_WRAP: a command that runs UML (perf stat, taskset), for
+# scripts/profile.sh; it becomes the process group that a timeout kills.
+wrap=()
+if [[ -n ${UMHMM_WRAP:-} ]]; then
+	read -r -a wrap <<<"$UMHMM_WRAP"
+fi
+
 # A crash of UML must not leave a core file in the caller's directory.
 ulimit -c 0
 
@@ -166,7 +174,7 @@ if [[ -n $interactive ]]; then
 	uml_pid=$!
 	uml_group=
 else
-	setsid "$kernel" "${args[@]}" </dev/null >"$console" 2>&1 &
+	setsid "${wrap[@]}" "$kernel" "${args[@]}" </dev/null >"$console" 2>&1 &
 	uml_pid=$!
 	uml_group=$uml_pid
 	# Stream the console while the file stays complete; by default only
