@@ -5,7 +5,8 @@
 #   loop       touch mm/migrate_device.c, then make test (rebuild, boot,
 #              every suite, coverage report), wall time
 #   rebuild    the build phase of that loop
-#   boot       UML start to init running the job (run.sh's boot phase)
+#   boot-to-init  UML process start to init (PID 1) running, host clock
+#   boot       UML process start to the job running (init mounted, swap on)
 #   suites     umhmm's suites alone, inside UML
 #   coverage   the coverage report of the loop
 #   hmm-tests  upstream's hmm-tests alone, inside UML
@@ -48,6 +49,7 @@ for ((i = 1; i <= runs; i++)); do
 	t1=$(now_us)
 	sample loop "$(fmt_seconds "$((t1 - t0))")"
 	sample rebuild "$(phase_of build)"
+	sample boot-to-init "$(phase_of boot-to-init)"
 	sample boot "$(phase_of boot)"
 	sample suites "$(phase_of tests)"
 	sample coverage "$(phase_of coverage)"
@@ -78,7 +80,7 @@ awk -F'\t' '
 			for (a = 1; a <= c; a++) for (b = a + 1; b <= c; b++)
 				if (s[b] < s[a]) { t = s[a]; s[a] = s[b]; s[b] = t }
 			med = (c % 2) ? s[(c + 1) / 2] : (s[c / 2] + s[c / 2 + 1]) / 2
-			printf "%s\t%.1f\t%.1f\t%.1f\t%d\n", m, med, s[1], s[c], c
+			printf "%s\t%.3f\t%.3f\t%.3f\t%d\n", m, med, s[1], s[c], c
 		}
 	}' "$samples" >"$bench_out/bench.tsv"
 
@@ -88,8 +90,43 @@ awk -F'\t' '
 		"$(nproc)" "$(awk '/^MemTotal/ { printf "%d", $2 / 1048576 }' /proc/meminfo)" \
 		"$(uname -r)"
 	printf 'kernel under test: %s, FLAVOR=%s\n\n' "$(kernel_full_version "$SRC")" "$FLAVOR"
-	printf '%-10s %9s %8s %8s %5s\n' measure median min max runs
-	awk -F'\t' '{ printf "%-10s %8.1fs %7.1fs %7.1fs %5d\n", $1, $2, $3, $4, $5 }' \
-		"$bench_out/bench.tsv"
+	printf '%-12s %9s %8s %8s %5s  %s\n' measure median min max runs "share of loop"
+	# The loop.s phases: rebuild, boot (to the job), suites, coverage.
+	awk -F'\t' '
+		{ m[NR] = $0; med[$1] = $2 }
+		END {
+			split("rebuild boot suites coverage", p, " ")
+			for (i in p) part[p[i]] = 1
+			for (i = 1; i <= NR; i++) {
+				split(m[i], f, "\t")
+				fmt = (f[2] < 1) ? "%-12s %8.3fs %7.3fs %7.3fs %5d" : "%-12s %8.1fs %7.1fs %7.1fs %5d"
+				printf fmt, f[1], f[2], f[3], f[4], f[5]
+				if ((f[1] in part) && med["loop"] > 0)
+					printf "  %5.1f%%", 100 * f[2] / med["loop"]
+				printf "\n"
+			}
+		}' "$bench_out/bench.tsv"
 } | tee "$bench_out/bench.txt"
 info "results: $bench_out"
+
+# A small picture of the same table: medians with min..max bars.
+if command -v gnuplot >/dev/null; then
+	awk -F'\t' '{ print NR - 1, $1, $2, $3, $4 }' "$bench_out/bench.tsv" >"$bench_out/bench.dat"
+	gnuplot <<-GNUPLOT || info "gnuplot failed: no bench.png"
+		set terminal pngcairo size 720,400 noenhanced
+		set output "$bench_out/bench.png"
+		set title "umhmm make bench, medians of $runs runs (min..max)"
+		set ylabel "seconds"
+		set logscale y
+		set style fill solid 0.5
+		set boxwidth 0.6
+		set xtics rotate by -30
+		set grid ytics
+		unset key
+		plot "$bench_out/bench.dat" using 1:3:xtic(2) with boxes, \
+			"" using 1:3:4:5 with yerrorbars pt 0 lc rgb "black"
+	GNUPLOT
+	[[ ! -f $bench_out/bench.png ]] || info "plot: $bench_out/bench.png"
+else
+	info "no plot: gnuplot is missing (run scripts/deps.sh)"
+fi

@@ -13,6 +13,12 @@ src=$(cd "$src" && pwd -P)
 lock "$FLAVOR"
 
 cc=$(umhmm_cc)
+# Every build directory puts the tree at the same place relative to its
+# output (BUILD_DIR/src beside BUILD_DIR/<flavor>): with paths hashed
+# relative to the directory ccache runs in, a second clone or build
+# directory reuses the objects of the first. Instrumented objects embed
+# their .gcda path and still miss, as they must.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-/}
 # A coverage kernel (CONFIG_GCOV_KERNEL) instruments only the files that
 # coverage/files.list measures: a faster kernel than profiling everything,
 # and the counters coverage.sh reads. Kbuild takes GCOV_PROFILE_<obj>
