@@ -88,7 +88,7 @@ awk -F'\t' '
 	printf 'machine: %s, %s cores, %s GiB, host kernel %s\n' \
 		"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
 		"$(nproc)" "$(awk '/^MemTotal/ { printf "%d", $2 / 1048576 }' /proc/meminfo)" \
-		"$(uname -r)"
+		"$(uname -r | cut -d- -f1)"
 	printf 'kernel under test: %s, FLAVOR=%s\n\n' "$(kernel_full_version "$SRC")" "$FLAVOR"
 	printf '%-12s %9s %8s %8s %5s  %s\n' measure median min max runs "share of loop"
 	# The loop.s phases: rebuild, boot (to the job), suites, coverage.
