@@ -290,6 +290,8 @@ new_results_dir() {
 	ln -sfn "$id" "$BUILD_DIR/results/latest"
 	PHASE_LOG=$RESULTS/phases.tsv
 	: >"$PHASE_LOG"
+	# Durations are only compared between runs of the same flavor.
+	printf '%s\n' "$FLAVOR" >"$RESULTS/flavor"
 	export RESULTS PHASE_LOG
 }
 
@@ -367,38 +369,147 @@ measured_files() {
 	grep -v -e '^#' -e '^[[:space:]]*$' "$UMHMM_ROOT/coverage/files.list"
 }
 
-# tap_to_junit OUT TAP...: one JUnit XML for CI systems, one <testsuite>
-# per TAP file (named after it), one <testcase> per result line.
-tap_to_junit() {
-	local out=$1
-	shift
-	awk '
+# case_results TAP...: one line per test result in the suites' TAP files,
+# tab separated: FILE SUITE TEST ITERATION STATUS SECONDS DETAIL. FILE is
+# the TAP file's name without .tap; STATUS is ok, fail or skip. check
+# writes <suite>.xml beside the TAP file with the same results in the same
+# order: SUITE, TEST, ITERATION and SECONDS (check's <duration>) come from
+# there. Without it (or when the two disagree, e.g. a suite that died
+# midway) SUITE is FILE, TEST the TAP description and SECONDS "-".
+case_results() {
+	local t x
+	for t in "$@"; do
+		x=${t%.tap}.xml
+		[[ -s $x ]] || x=/dev/null
+		awk -v file="${t##*/}" '
+			function tag(s, name) {
+				sub(".*<" name ">", "", s); sub("</" name ">.*", "", s)
+				return s
+			}
+			FILENAME == ARGV[1] {
+				if ($0 ~ /<title>/) title = tag($0, "title")
+				else if ($0 ~ /<test /) { nx++; in_test = 1; it[nx] = 0; sec[nx] = "-" }
+				else if ($0 ~ /<\/test>/) in_test = 0
+				else if (in_test && $0 ~ /<id>/) id[nx] = tag($0, "id")
+				else if (in_test && $0 ~ /<iteration>/) it[nx] = tag($0, "iteration")
+				else if (in_test && $0 ~ /<duration>/) sec[nx] = tag($0, "duration")
+				next
+			}
+			/^(not )?ok / {
+				nt++
+				st[nt] = /^not ok / ? (/# *T[O]DO/ ? "skip" : "fail") : (/# *[Ss][Kk][Ii][Pp]/ ? "skip" : "ok")
+				d = $0; sub(/^(not )?ok [0-9]* *-? */, "", d); gsub(/\t/, " ", d)
+				desc[nt] = d
+			}
+			END {
+				sub(/\.tap$/, "", file)
+				xml = (nx == nt && title != "")
+				for (i = 1; i <= nt; i++)
+					printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", file, xml ? title : file,
+						xml ? id[i] : desc[i], xml ? it[i] : 0, st[i],
+						xml ? sec[i] : "-", desc[i]
+			}' "$x" "$t"
+	done
+}
+
+# results_to_junit OUT < case_results: one JUnit XML for CI systems, one
+# <testsuite> per suite file, one <testcase> per result with check's
+# duration as time=; a test check ran in a loop gets its iteration in
+# brackets.
+results_to_junit() {
+	awk -F'\t' '
 		function esc(s) {
 			gsub(/&/, "\\&amp;", s); gsub(/</, "\\&lt;", s)
 			gsub(/>/, "\\&gt;", s); gsub(/"/, "\\&quot;", s)
 			return s
 		}
-		function flush() {
-			if (suite == "") return
-			printf "  <testsuite name=\"%s\" tests=\"%d\" failures=\"%d\" skipped=\"%d\">\n%s  </testsuite>\n", esc(suite), n, f, s, body
+		{
+			n++; file[n] = $1; suite[n] = $2; test[n] = $3; iter[n] = $4
+			st[n] = $5; sec[n] = $6; desc[n] = $7
+			runs[$1 SUBSEP $3]++
+			if (!($1 in seen)) { seen[$1] = 1; order[++nf] = $1 }
 		}
-		FNR == 1 {
-			flush()
-			suite = FILENAME; sub(/.*\//, "", suite); sub(/\.tap$/, "", suite)
-			n = 0; f = 0; s = 0; body = ""
+		END {
+			print "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+			print "<testsuites>"
+			for (k = 1; k <= nf; k++) {
+				f = order[k]; t = 0; c = 0; fl = 0; sk = 0; body = ""
+				for (i = 1; i <= n; i++) {
+					if (file[i] != f) continue
+					c++
+					name = test[i]
+					if (runs[f SUBSEP name] > 1) name = name "[" iter[i] "]"
+					time = ""
+					if (sec[i] != "-") { t += sec[i]; time = sprintf(" time=\"%.6f\"", sec[i]) }
+					body = body sprintf("    <testcase classname=\"%s\" name=\"%s\"%s>", esc(suite[i]), esc(name), time)
+					if (st[i] == "fail") { fl++; body = body sprintf("<failure message=\"%s\"/>", esc(desc[i])) }
+					else if (st[i] == "skip") { sk++; body = body sprintf("<skipped message=\"%s\"/>", esc(desc[i])) }
+					body = body "</testcase>\n"
+				}
+				printf "  <testsuite name=\"%s\" tests=\"%d\" failures=\"%d\" skipped=\"%d\" time=\"%.6f\">\n%s  </testsuite>\n", esc(f), c, fl, sk, t, body
+			}
+			print "</testsuites>"
+		}' >"$1"
+}
+
+# case_durations < case_results: one line per test (the iterations of a
+# looped test summed), tab separated: SUITE:TEST STATUS SECONDS RUNS FILE.
+# STATUS is fail if any iteration failed, skip if all skipped, else ok.
+case_durations() {
+	awk -F'\t' '
+		{
+			k = $2 ":" $3
+			if (!(k in runs)) { order[++n] = k; st[k] = $5; sec[k] = "-"; file[k] = $1 }
+			runs[k]++
+			if ($5 == "fail" || (st[k] == "skip" && $5 == "ok")) st[k] = $5
+			if ($6 != "-") sec[k] = (sec[k] == "-" ? 0 : sec[k]) + $6
 		}
-		/^(not )?ok / {
-			ok = ($0 ~ /^ok /)
-			d = $0; sub(/^(not )?ok [0-9]* *-? */, "", d)
-			n++
-			body = body sprintf("    <testcase classname=\"%s\" name=\"%s\">", esc(suite), esc(d))
-			if (!ok) { f++; body = body sprintf("<failure message=\"%s\"/>", esc(d)) }
-			else if (d ~ /# *[Ss][Kk][Ii][Pp]/) { s++; body = body "<skipped/>" }
-			body = body "</testcase>\n"
-		}
-		BEGIN { print "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"; print "<testsuites>" }
-		END { flush(); print "</testsuites>" }
-	' "$@" >"$out"
+		END {
+			for (i = 1; i <= n; i++) {
+				k = order[i]
+				printf "%s\t%s\t%s\t%d\t%s\n", k, st[k], (sec[k] == "-") ? "-" : sprintf("%.3f", sec[k]), runs[k], file[k]
+			}
+		}'
+}
+
+# previous_durations RESULTS: SUITE:TEST SECONDS FILE for every test that an
+# earlier run of this flavor in BUILD_DIR timed, from the latest such run
+# that ran it (a TESTS= subset run does not hide the others).
+previous_durations() {
+	local cur=${1%/} d
+	local -a dirs=()
+	shopt -s nullglob
+	for d in "$BUILD_DIR"/results/*/; do
+		d=${d%/}
+		[[ $d != "$cur" && ! -L $d && -s $d/durations.tsv ]] || continue
+		[[ -f $d/flavor && $(<"$d/flavor") == "$FLAVOR" ]] || continue
+		dirs+=("$d")
+	done
+	shopt -u nullglob
+	((${#dirs[@]})) || return 0
+	# Run ids start with the date and time: newest first, the last ten.
+	mapfile -t dirs < <(printf '%s\n' "${dirs[@]}" | LC_ALL=C sort -r | head -n 10)
+	for d in "${dirs[@]}"; do
+		cat "$d/durations.tsv"
+	done | awk -F'\t' '$3 != "-" && !seen[$1]++ { print $1 "\t" $3 "\t" $5 }'
+}
+
+# print_durations CURRENT PREVIOUS: "ok   suite:test   0.12 s (prev 0.10 s)"
+# for every line of CURRENT (case_durations) with its time in PREVIOUS
+# (previous_durations).
+print_durations() {
+	awk -F'\t' '
+		FILENAME == ARGV[1] { prev[$1] = $2; next }
+		{ w = length($1) > w ? length($1) : w; line[++n] = $0 }
+		END {
+			for (i = 1; i <= n; i++) {
+				split(line[i], f, "\t")
+				s = f[3] == "-" ? "     -" : sprintf("%6.2f", f[3])
+				p = (f[1] in prev) ? sprintf("%.2f s", prev[f[1]]) : "-"
+				r = (f[4] > 1) ? sprintf(", %d runs", f[4]) : ""
+				printf "%-4s %-*s %s s (prev %s)%s\n", (f[2] == "fail") ? "FAIL" : f[2], w, f[1], s, p, r
+			}
+		}' "$2" "$1"
 }
 
 # Inside UML: copy the gcov counters (CONFIG_GCOV_KERNEL) to DIR on the

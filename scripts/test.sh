@@ -57,9 +57,15 @@ done
 read -r pass fail skip <<<"$( ((${#taps[@]})) && tap_count "${taps[@]}" || echo 0 0 0)"
 # A suite that wrote no TAP at all (crash, timeout) counts as one failure.
 fail=$((fail + missing))
+# Every result with check's duration; per test, beside the time it took in
+# the previous run of this flavor that ran it.
+: >"$RESULTS/cases.tsv"
 if ((${#taps[@]})); then
-	tap_to_junit "$RESULTS/junit.xml" "${taps[@]}"
+	case_results "${taps[@]}" >"$RESULTS/cases.tsv"
 fi
+results_to_junit "$RESULTS/junit.xml" <"$RESULTS/cases.tsv"
+case_durations <"$RESULTS/cases.tsv" >"$RESULTS/durations.tsv"
+previous_durations "$RESULTS" >"$RESULTS/previous.tsv"
 
 cov_ok=1
 # A run of a subset (TESTS) or one that crashed still reports what it
@@ -72,6 +78,7 @@ elif [[ ${UMHMM_COVERAGE_REPORT:-1} != 0 ]]; then
 	bash "$UMHMM_ROOT/scripts/coverage.sh" "$SRC" "$RESULTS" || cov_ok=
 fi
 
+print_durations "$RESULTS/durations.tsv" "$RESULTS/previous.tsv"
 print_phases >&2
 info "results: $RESULTS"
 printf '%d passed, %d failed, %d skipped\n' "$pass" "$fail" "$skip"
