@@ -382,7 +382,11 @@ case_results() {
 				else if ($0 ~ /<\/test>/) in_test = 0
 				else if (in_test && $0 ~ /<id>/) id[nx] = tag($0, "id")
 				else if (in_test && $0 ~ /<iteration>/) it[nx] = tag($0, "iteration")
-				else if (in_test && $0 ~ /<duration>/) sec[nx] = tag($0, "duration")
+				else if (in_test && $0 ~ /<duration>/) {
+					# check writes -1 for a test it did not time.
+					sec[nx] = tag($0, "duration")
+					if (sec[nx] + 0 < 0) sec[nx] = "-"
+				}
 				next
 			}
 			/^(not )?ok / {
