@@ -22,7 +22,14 @@ up=$(latest)
 
 new_results_dir
 mkdir -p "$RESULTS/gcov"
-cp -r "$own/gcov/." "$RESULTS/gcov/"
+[[ ! -d $own/gcov ]] || cp -r "$own/gcov/." "$RESULTS/gcov/"
+# JOBS=N: each instance's data, kept apart (coverage.sh merges the boots).
+for g in "$own"/job*/gcov; do
+	[[ -d $g ]] || continue
+	j=${g%/gcov}
+	mkdir -p "$RESULTS/${j##*/}"
+	cp -r "$g" "$RESULTS/${j##*/}/"
+done
 [[ -d $up/gcov/hmm-tests ]] || die "no coverage data from hmm-tests in $up/gcov"
 cp -r "$up/gcov/hmm-tests" "$RESULTS/gcov/"
 printf 'umhmm suites: %s\nhmm-tests: %s\n' "$own" "$up" >"$RESULTS/sources.txt"

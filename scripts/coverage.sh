@@ -6,9 +6,10 @@
 #
 #   coverage.sh SRC RESULTS_DIR
 #
-# RESULTS_DIR/gcov/<name>/ holds the .gcda files one test case (suite.tcase)
-# or hmm-tests left in /sys/kernel/debug/gcov, under the absolute path of
-# the Kbuild output directory ($KOBJ).
+# RESULTS_DIR/gcov/<name>/ (and RESULTS_DIR/job<i>/gcov/<name>/ for the
+# instances of a JOBS=N run) holds the .gcda files one test case
+# (suite.tcase) or hmm-tests left in /sys/kernel/debug/gcov, under the
+# absolute path of the Kbuild output directory ($KOBJ).
 #
 # Environment: COVERAGE_CHECK=1 fails below a threshold; BASE=<rev> with a
 # git KERNEL_SRC reports patch coverage, and PATCH_COVERAGE_STRICT=1 fails
@@ -26,7 +27,7 @@ FILES_LIST=$UMHMM_ROOT/coverage/files.list
 THRESHOLDS=$UMHMM_ROOT/coverage/thresholds
 
 command -v lcov >/dev/null || die "lcov is missing: run scripts/deps.sh"
-if ! compgen -G "$GCOV_IN/*/" >/dev/null; then
+if ! compgen -G "$GCOV_IN/*/" >/dev/null && ! compgen -G "$RESULTS/job*/gcov/*/" >/dev/null; then
 	die "no coverage data in $GCOV_IN: was the kernel built with coverage.config (CONFIG_GCOV_KERNEL)?"
 fi
 
@@ -68,11 +69,19 @@ capture() {
 
 phase_begin coverage
 # One geninfo per test case is most of the time here: run them in parallel.
+# A JOBS=N run has each UML instance's data in job<i>/gcov/: every
+# instance booted, so each has a boot capture, merged below.
 max_jobs=$(nproc)
 pids=()
-for dir in "$GCOV_IN"/*/; do
+shopt -s nullglob
+for dir in "$GCOV_IN"/*/ "$RESULTS"/job*/gcov/*/; do
 	name=${dir%/}
 	name=${name##*/}
+	# Names every instance has: boot, and suites (one snapshot per run).
+	if [[ ($name == boot || $name == suites) && $dir == "$RESULTS"/job* ]]; then
+		job=${dir#"$RESULTS"/}
+		name=$name.${job%%/*}
+	fi
 	capture "${dir%/}" "$name" &
 	pids+=("$!")
 	if ((${#pids[@]} >= max_jobs)); then
@@ -83,6 +92,16 @@ done
 for p in "${pids[@]}"; do
 	wait "$p" || die "capturing coverage failed"
 done
+boots=("$OUT"/cases/boot.job*.info)
+shopt -u nullglob
+if ((${#boots[@]})); then
+	args=()
+	for f in "${boots[@]}"; do
+		args+=(--add-tracefile "$f")
+	done
+	lcov_quiet "${args[@]}" --output-file "$OUT/cases/boot.info"
+	rm -f "${boots[@]}"
+fi
 
 # boot: what ran before the first test (kernel init, driver probe); it
 # belongs to both umhmm's suites and upstream's.
@@ -178,7 +197,7 @@ fi
 # Per test case: which lines each reached, who reached each line, and which
 # cases reach nothing another case does not. Only a COVERAGE_PER_TEST=1 run
 # (make coverage) saved the counters per case.
-if [[ -f $OUT/cases/suites.info ]]; then
+if compgen -G "$OUT/cases/suites*.info" >/dev/null; then
 	info "per-test attribution: run with COVERAGE_PER_TEST=1 (make coverage does)"
 else
 	bash "$UMHMM_ROOT/scripts/coverage-cases.sh" "$OUT" >"$OUT/per-test.txt"

@@ -392,7 +392,11 @@ case_results() {
 				else if ($0 ~ /<\/test>/) in_test = 0
 				else if (in_test && $0 ~ /<id>/) id[nx] = tag($0, "id")
 				else if (in_test && $0 ~ /<iteration>/) it[nx] = tag($0, "iteration")
-				else if (in_test && $0 ~ /<duration>/) sec[nx] = tag($0, "duration")
+				else if (in_test && $0 ~ /<duration>/) {
+					# check writes -1 for a test it did not time.
+					sec[nx] = tag($0, "duration")
+					if (sec[nx] + 0 < 0) sec[nx] = "-"
+				}
 				next
 			}
 			/^(not )?ok / {
@@ -476,22 +480,71 @@ case_durations() {
 # earlier run of this flavor in BUILD_DIR timed, from the latest such run
 # that ran it (a TESTS= subset run does not hide the others).
 previous_durations() {
-	local cur=${1%/} d
+	local d
+	while IFS= read -r d; do
+		cat "$d/durations.tsv"
+	done < <(previous_runs "$1" durations.tsv) |
+		awk -F'\t' '$3 != "-" && !seen[$1]++ { print $1 "\t" $3 "\t" $5 }'
+}
+
+# previous_runs RESULTS FILE: the results dirs of earlier runs of this
+# flavor in BUILD_DIR that wrote FILE, newest first, at most ten (run ids
+# start with the date and time).
+previous_runs() {
+	local cur=${1%/} file=$2 d
 	local -a dirs=()
 	shopt -s nullglob
 	for d in "$BUILD_DIR"/results/*/; do
 		d=${d%/}
-		[[ $d != "$cur" && ! -L $d && -s $d/durations.tsv ]] || continue
+		[[ $d != "$cur" && ! -L $d && -s $d/$file ]] || continue
 		[[ -f $d/flavor && $(<"$d/flavor") == "$FLAVOR" ]] || continue
 		dirs+=("$d")
 	done
 	shopt -u nullglob
 	((${#dirs[@]})) || return 0
-	# Run ids start with the date and time: newest first, the last ten.
-	mapfile -t dirs < <(printf '%s\n' "${dirs[@]}" | LC_ALL=C sort -r | head -n 10)
-	for d in "${dirs[@]}"; do
-		cat "$d/durations.tsv"
-	done | awk -F'\t' '$3 != "-" && !seen[$1]++ { print $1 "\t" $3 "\t" $5 }'
+	printf '%s\n' "${dirs[@]}" | LC_ALL=C sort -r | head -n 10
+}
+
+# suite_weights RESULTS: FILE SECONDS per suite binary for shard_suites:
+# how long the suite ran inside UML in the latest earlier run that ran it
+# (suites.tsv, fixtures and coverage saving included), else the sum of its
+# tests' durations (previous.tsv).
+suite_weights() {
+	local d
+	{
+		while IFS= read -r d; do
+			cat "$d/suites.tsv"
+		done < <(previous_runs "$1" suites.tsv)
+		awk -F'\t' '{ s[$3] += $2 } END { for (f in s) print f "\t" s[f] }' \
+			"$1/previous.tsv" 2>/dev/null
+	} | awk -F'\t' '!seen[$1]++'
+}
+
+# shard_suites N WEIGHTS SUITE...: "I<tab>SUITE" for each suite binary,
+# I in 1..N the instance to run it in. Suites are weighed by WEIGHTS
+# (suite_weights; a suite without a weight gets the mean of the others,
+# or 1 with no data at all) and placed heaviest first on the least loaded
+# instance. Each instance keeps the suites in their given order.
+shard_suites() {
+	local n=$1 prev=$2
+	shift 2
+	printf '%s\n' "$@" | awk -F'\t' -v n="$n" '
+		FILENAME == ARGV[1] { w[$1] = $2; next }
+		{ m++; bin[m] = $0; f = $0; sub(/.*\//, "", f); file[m] = f }
+		END {
+			for (i = 1; i <= m; i++) if (file[i] in w) { known++; tot += w[file[i]] }
+			avg = known ? tot / known : 1
+			for (i = 1; i <= m; i++) wt[i] = (file[i] in w) ? w[file[i]] + 0.001 : avg
+			for (k = 1; k <= m; k++) {
+				best = 0
+				for (i = 1; i <= m; i++)
+					if (!(i in job) && (best == 0 || wt[i] > wt[best])) best = i
+				j = 1
+				for (q = 2; q <= n; q++) if (load[q] < load[j]) j = q
+				load[j] += wt[best]; job[best] = j
+			}
+			for (i = 1; i <= m; i++) printf "%d\t%s\n", job[i], bin[i]
+		}' "$prev" -
 }
 
 # print_durations CURRENT PREVIOUS: "ok   suite:test   0.12 s (prev 0.10 s)"

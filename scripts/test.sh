@@ -3,11 +3,16 @@
 # the suites, report one line per test and "N passed, N failed, N skipped".
 #
 # Environment: FLAVOR, BUILD_DIR, KERNEL_SRC, TESTS=<globs> (suite names),
+# JOBS=N (UML instances running the suites at once, default 1),
 # UMHMM_TIMEOUT (seconds for the whole UML run, default 300), and check's
 # CK_* variables (CK_RUN_CASE, CK_DEFAULT_TIMEOUT, ...), passed into UML.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+jobs=${JOBS:-1}
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || die "JOBS=$jobs is not a positive number"
+timeout_s=${UMHMM_TIMEOUT:-300}
 
 # Runs sharing BUILD_DIR and FLAVOR take turns instead of racing on $KOBJ.
 lock "$FLAVOR"
@@ -33,21 +38,82 @@ mapfile -t chosen <<<"$selected"
 # UML starts init with a fresh environment: forward the knobs that steer
 # the suite selection and libcheck explicitly.
 forward=()
-for v in TESTS COVERAGE_PER_TEST CK_DEFAULT_TIMEOUT CK_TIMEOUT_MULTIPLIER CK_RUN_SUITE CK_RUN_CASE CK_INCLUDE_TAGS CK_EXCLUDE_TAGS CK_VERBOSITY CK_FORK; do
+for v in COVERAGE_PER_TEST CK_DEFAULT_TIMEOUT CK_TIMEOUT_MULTIPLIER CK_RUN_SUITE CK_RUN_CASE CK_INCLUDE_TAGS CK_EXCLUDE_TAGS CK_VERBOSITY CK_FORK; do
 	if [[ -n ${!v:-} ]]; then
 		forward+=("$v=${!v}")
 	fi
 done
+# The instances of a JOBS=N run are given their share of the selected
+# suites; a single run selects with TESTS itself.
+job_shard=(env "${forward[@]}" "$UMHMM_ROOT/scripts/run-suites")
+[[ -z ${TESTS:-} ]] || forward+=("TESTS=$TESTS")
 job=(env "${forward[@]}" "$UMHMM_ROOT/scripts/run-suites")
+previous_durations "$RESULTS" >"$RESULTS/previous.tsv"
 
 run_ok=1
-UMHMM_JOB_PHASE=tests bash "$UMHMM_ROOT/scripts/run.sh" -t "${UMHMM_TIMEOUT:-300}" \
-	"$RESULTS" -- "${job[@]}" "${bins[@]}" || run_ok=
+declare -A out_dir=()
+phase_begin uml
+if ((jobs == 1)); then
+	UMHMM_JOB_PHASE=tests bash "$UMHMM_ROOT/scripts/run.sh" -t "$timeout_s" \
+		"$RESULTS" -- "${job[@]}" "${bins[@]}" || run_ok=
+	for b in "${chosen[@]}"; do out_dir[$b]=$RESULTS; done
+else
+	# JOBS=N: N UML instances at once, each with its own umid, memory,
+	# results subdirectory (job<i>/: console.log, TAP, gcov) and timeout,
+	# the suites spread by the previous run's durations.
+	((jobs <= ${#chosen[@]})) || jobs=${#chosen[@]}
+	declare -A shard=()
+	while IFS=$'\t' read -r i b; do
+		shard[$i]+=" $b"
+		out_dir[$b]=$RESULTS/job$i
+	done < <(shard_suites "$jobs" <(suite_weights "$RESULTS") "${chosen[@]}")
+	# A signal for test.sh alone must still stop every instance: each
+	# run.sh kills its UML on TERM.
+	pids=()
+	stop_jobs() {
+		local p
+		for p in "${pids[@]}"; do
+			kill -TERM "$p" 2>/dev/null || true
+		done
+		wait 2>/dev/null || true
+	}
+	trap stop_jobs EXIT
+	for ((i = 1; i <= jobs; i++)); do
+		read -r -a part <<<"${shard[$i]:-}"
+		((${#part[@]})) || continue
+		names=("${part[@]##*/}")
+		info "job $i: ${names[*]}"
+		mkdir -p "$RESULTS/job$i" || die "cannot create $RESULTS/job$i"
+		UMHMM_SCRIPT_NAME="run.sh (job $i)" UMHMM_JOB_PHASE=tests \
+			PHASE_LOG=$RESULTS/job$i/phases.tsv \
+			bash "$UMHMM_ROOT/scripts/run.sh" -t "$timeout_s" \
+			"$RESULTS/job$i" -- "${job_shard[@]}" "${part[@]}" &
+		pids+=("$!")
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" || run_ok=
+	done
+	pids=()
+	trap - EXIT
+	# The run's boot and tests phases: the slowest instance's.
+	for ph in boot tests; do
+		secs=$(awk -F'\t' -v p="$ph" '$1 == p && $2 > m { m = $2 } END { if (m != "") print m }' \
+			"$RESULTS"/job*/phases.tsv)
+		[[ -z $secs ]] || printf '%s\t%s\n' "$ph" "$secs" >>"$PHASE_LOG"
+	done
+fi
+phase_end uml
+
+# How long each suite ran, for the next JOBS=N run's shards.
+for b in "${chosen[@]}"; do
+	t=${out_dir[$b]}/suite-times.tsv
+	[[ ! -f $t ]] || awk -F'\t' -v s="${b##*/}" '$1 == s' "$t"
+done >"$RESULTS/suites.tsv"
 
 taps=()
 missing=0
 for b in "${chosen[@]}"; do
-	t=$RESULTS/${b##*/}.tap
+	t=${out_dir[$b]}/${b##*/}.tap
 	if [[ -s $t ]]; then
 		taps+=("$t")
 	else
@@ -65,13 +131,12 @@ if ((${#taps[@]})); then
 fi
 results_to_junit "$RESULTS/junit.xml" <"$RESULTS/cases.tsv"
 case_durations <"$RESULTS/cases.tsv" >"$RESULTS/durations.tsv"
-previous_durations "$RESULTS" >"$RESULTS/previous.tsv"
 
 cov_ok=1
 # A run of a subset (TESTS) or one that crashed still reports what it
 # reached. make coverage reports once over both runs: UMHMM_COVERAGE_REPORT=0
 # only checks that data was captured.
-if ! compgen -G "$RESULTS/gcov/*/" >/dev/null; then
+if ! compgen -G "$RESULTS/gcov/*/" >/dev/null && ! compgen -G "$RESULTS/job*/gcov/*/" >/dev/null; then
 	info "no coverage data captured (results: $RESULTS/gcov)"
 	cov_ok=
 elif [[ ${UMHMM_COVERAGE_REPORT:-1} != 0 ]]; then

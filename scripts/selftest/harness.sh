@@ -246,6 +246,32 @@ case_real_hang() {
 		fail_case "real-hang: the timeout was not reported: $(<"$tmp/err")"
 }
 
+# JOBS=2: two UML instances, each with its own umid, console and results,
+# one merged TAP/JUnit summary and coverage over both.
+case_jobs() {
+	local out=$tmp/jobs.out r n
+	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
+		printf 'skip jobs: needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL\n'
+		return 0
+	fi
+	if ! JOBS=2 TESTS=dmirror,pagemap,regress-anon_reuse bash "$S/test.sh" >"$out" 2>&1; then
+		fail_case "jobs: JOBS=2 make test failed: $(tail -n 5 "$out")"
+		return
+	fi
+	r=$(sed -n 's/^test.sh: results: //p' "$out")
+	[[ -n $r && -d $r/job1 && -d $r/job2 ]] || { fail_case "jobs: no job1/ and job2/ in '$r'"; return; }
+	[[ -s $r/job1/console.log && -s $r/job2/console.log ]] || fail_case "jobs: an instance has no console.log"
+	[[ $(<"$r/job1/umid") != "$(<"$r/job2/umid")" ]] || fail_case "jobs: both instances used one umid"
+	n=$(grep -c '<testsuite ' "$r/junit.xml")
+	((n == 3)) || fail_case "jobs: junit.xml has $n suites, not 3"
+	grep -q '^[0-9]* passed, 0 failed' "$out" || fail_case "jobs: no summary line"
+	[[ -s $r/coverage/cases/boot.info && -s $r/coverage/all.info ]] ||
+		fail_case "jobs: the instances' coverage was not merged"
+	if ! grep -q 'job 1: ' "$out" || ! grep -q 'job 2: ' "$out"; then
+		fail_case "jobs: the shards were not reported"
+	fi
+}
+
 # Pids of the live processes of the run with umid UMID (a zombie holds
 # nothing and its parent reaps it).
 leftovers() {
@@ -325,7 +351,7 @@ case_interrupted() {
 	((${#left[@]} == 0)) || fail_case "interrupted: processes of $umid remain: ${left[*]}"
 }
 
-all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn real_oops real_hang repeated_failures timeout interrupted)
+all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn real_oops real_hang repeated_failures timeout interrupted jobs)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
