@@ -14,6 +14,7 @@
  */
 
 #include <linux/atomic.h>
+#include <linux/bitmap.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
@@ -23,6 +24,7 @@
 #include <linux/kernel.h>
 #include <linux/kref.h>
 #include <linux/memremap.h>
+#include <linux/memory_hotplug.h>
 #include <linux/migrate.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -75,6 +77,8 @@ struct umhmm_counters {
 	atomic64_t alloc_failures;
 	atomic64_t copy_failures;
 	atomic64_t invalidations[UMHMM_NR_EVENTS];
+	atomic64_t busy_injected;
+	atomic64_t race_faults;
 };
 
 static struct umhmm_counters umhmm_counters[UMHMM_MAX_DEVICES];
@@ -115,6 +119,8 @@ struct umhmm_device {
 	unsigned long nfree;
 	unsigned int fail_alloc;
 	unsigned int fail_copy;
+	unsigned int fail_busy;
+	unsigned int race_fault;
 };
 
 /* One open file: a mirror of the opener's address space. */
@@ -291,7 +297,7 @@ static unsigned long umhmm_copy_to_system(struct umhmm_device *udev,
 		struct page *dpage;
 
 		args->dst[i] = 0;
-		if (!spage || !(args->src[i] & MIGRATE_PFN_MIGRATE))
+		if (!(args->src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
 		if (injectable && umhmm_inject(udev, &udev->fail_copy,
 					       &udev->cnt->copy_failures))
@@ -301,7 +307,11 @@ static unsigned long umhmm_copy_to_system(struct umhmm_device *udev,
 		if (!dpage)
 			continue;
 		lock_page(dpage);
-		copy_highpage(dpage, umhmm_backing_page(spage));
+		/* A hole or the zero page (SELECT_SYSTEM) reads as zeroes. */
+		if (spage)
+			copy_highpage(dpage, umhmm_backing_page(spage));
+		else
+			clear_highpage(dpage);
 		args->dst[i] = migrate_pfn(page_to_pfn(dpage));
 		if (args->src[i] & MIGRATE_PFN_WRITE)
 			args->dst[i] |= MIGRATE_PFN_WRITE;
@@ -579,12 +589,57 @@ static int umhmm_access(struct umhmm_mirror *mirror, struct umhmm_range *r,
 	return ret;
 }
 
+/*
+ * Injected races between migrate_vma_setup() and migrate_vma_pages(): a
+ * CPU fault on a selected hole or zero page (the device page must then not
+ * be inserted over the new CPU page), and an extra reference on a selected
+ * source page (its migration must fail and leave it in place).  The pages
+ * held are marked in @held for umhmm_release_busy().
+ */
+static void umhmm_inject_races(struct umhmm_device *udev,
+			       struct migrate_vma *args, unsigned long *held)
+{
+	unsigned long i;
+
+	for (i = 0; i < args->npages; i++) {
+		unsigned long addr = args->start + (i << PAGE_SHIFT);
+		struct page *spage = migrate_pfn_to_page(args->src[i]);
+		unsigned int flags = FAULT_FLAG_REMOTE;
+
+		if (!(args->src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		if (spage) {
+			if (umhmm_inject(udev, &udev->fail_busy,
+					 &udev->cnt->busy_injected)) {
+				folio_get(page_folio(spage));
+				__set_bit(i, held);
+			}
+			continue;
+		}
+		if (!umhmm_inject(udev, &udev->race_fault,
+				  &udev->cnt->race_faults))
+			continue;
+		if (args->vma->vm_flags & VM_WRITE)
+			flags |= FAULT_FLAG_WRITE;
+		handle_mm_fault(args->vma, addr, flags, NULL);
+	}
+}
+
+static void umhmm_release_busy(struct migrate_vma *args, unsigned long *held)
+{
+	unsigned long i;
+
+	for_each_set_bit(i, held, UMHMM_BATCH)
+		folio_put(page_folio(migrate_pfn_to_page(args->src[i])));
+}
+
 static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 			 bool to_device)
 {
 	struct umhmm_device *udev = mirror->udev;
 	struct mm_struct *mm = mirror->notifier.mm;
 	unsigned long src[UMHMM_BATCH], dst[UMHMM_BATCH];
+	DECLARE_BITMAP(held, UMHMM_BATCH);
 	unsigned long addr, end = r->addr + (r->npages << PAGE_SHIFT);
 	struct migrate_vma args = {
 		.src = src,
@@ -621,6 +676,8 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 		ret = migrate_vma_setup(&args);
 		if (ret)
 			break;
+		bitmap_zero(held, UMHMM_BATCH);
+		umhmm_inject_races(udev, &args, held);
 
 		if (!to_device) {
 			umhmm_copy_to_system(udev, &args, true);
@@ -655,6 +712,7 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 			}
 		}
 		migrate_vma_pages(&args);
+		umhmm_release_busy(&args, held);
 		n = umhmm_migrated(src, dst, args.npages);
 		migrate_vma_finalize(&args);
 		r->done += n;
@@ -819,6 +877,142 @@ out:
 	return ret;
 }
 
+static const enum memory_type umhmm_pgmap_types[UMHMM_PGMAP_NR_TYPES] = {
+	[UMHMM_PGMAP_PRIVATE]	= MEMORY_DEVICE_PRIVATE,
+	[UMHMM_PGMAP_COHERENT]	= MEMORY_DEVICE_COHERENT,
+	[UMHMM_PGMAP_GENERIC]	= MEMORY_DEVICE_GENERIC,
+};
+
+/* The lookups of UMHMM_IOC_PGMAP on a pgmap that is remapped. */
+static u32 umhmm_pgmap_lookups(struct dev_pagemap *pgmap)
+{
+	u32 checks = UMHMM_PGMAP_PFN_VALID | UMHMM_PGMAP_LOOKUP;
+	unsigned long first = PHYS_PFN(pgmap->ranges[0].start);
+	struct dev_pagemap *ref, *got;
+	int i;
+
+	for (i = 0; i < pgmap->nr_range; i++) {
+		struct range *range = &pgmap->ranges[i];
+
+		if (!pgmap_pfn_valid(pgmap, PHYS_PFN(range->start)))
+			checks &= ~UMHMM_PGMAP_PFN_VALID;
+		ref = get_dev_pagemap(PHYS_PFN(range->end), NULL);
+		if (ref != pgmap)
+			checks &= ~UMHMM_PGMAP_LOOKUP;
+		if (ref)
+			put_dev_pagemap(ref);
+	}
+	if (!pgmap_pfn_valid(pgmap, first - 1))
+		checks |= UMHMM_PGMAP_PFN_OUTSIDE;
+
+	ref = get_dev_pagemap(first, NULL);
+	if (!ref)
+		return checks;
+	/* Given a reference that covers the pfn, the same one comes back. */
+	got = get_dev_pagemap(first + 1, ref);
+	if (got == ref)
+		checks |= UMHMM_PGMAP_CACHED;
+	/* Given one that does not, it is dropped and the pfn looked up. */
+	got = get_dev_pagemap(first - 1, got);
+	if (!got)
+		checks |= UMHMM_PGMAP_LOOKUP_OUTSIDE;
+	else
+		put_dev_pagemap(got);
+	return checks;
+}
+
+static bool umhmm_pgmap_gone(struct dev_pagemap *pgmap, int nr_range)
+{
+	bool gone = true;
+	int i;
+
+	for (i = 0; i < nr_range; i++) {
+		struct dev_pagemap *ref;
+
+		ref = get_dev_pagemap(PHYS_PFN(pgmap->ranges[i].start), NULL);
+		if (ref) {
+			put_dev_pagemap(ref);
+			gone = false;
+		}
+	}
+	return gone;
+}
+
+/*
+ * UMHMM_IOC_PGMAP: memremap_pages() of a throwaway pgmap, its lookups and
+ * memunmap_pages(); the device memory is not touched.
+ */
+static int umhmm_pgmap_probe(struct umhmm_device *udev, struct umhmm_pgmap *p)
+{
+	struct resource *res[2] = { NULL, NULL };
+	bool devm = p->flags & UMHMM_PGMAP_DEVM;
+	struct dev_pagemap *pgmap;
+	u64 size;
+	void *addr;
+	int i, ret = 0;
+
+	if (p->size != sizeof(*p) || p->type >= UMHMM_PGMAP_NR_TYPES ||
+	    p->nr_range < 1 || p->nr_range > ARRAY_SIZE(res) ||
+	    p->flags & ~UMHMM_PGMAP_ALL || p->npages < 512 ||
+	    p->npages > 65536 || p->npages % 512)
+		return -EINVAL;
+	size = p->npages << PAGE_SHIFT;
+	p->error = 0;
+	p->checks = 0;
+	p->compat_align = memremap_compat_align();
+
+	pgmap = kzalloc(struct_size(pgmap, ranges, p->nr_range), GFP_KERNEL);
+	if (!pgmap)
+		return -ENOMEM;
+	pgmap->type = umhmm_pgmap_types[p->type];
+	pgmap->nr_range = p->nr_range;
+	if (p->type != UMHMM_PGMAP_GENERIC) {
+		/* No page is handed out: the callbacks are never called. */
+		pgmap->ops = &umhmm_pagemap_ops;
+		pgmap->owner = udev->owner;
+	}
+	for (i = 0; i < p->nr_range; i++) {
+		struct range *range = &pgmap->ranges[i];
+
+		if (i == p->nr_range - 1 &&
+		    (p->flags & UMHMM_PGMAP_UNREACHABLE)) {
+			range->start = mhp_get_pluggable_range(false).end + 1;
+		} else {
+			res[i] = request_free_mem_region(&iomem_resource, size,
+							 "umhmm-pgmap");
+			if (IS_ERR(res[i])) {
+				ret = PTR_ERR(res[i]);
+				res[i] = NULL;
+				goto out;
+			}
+			range->start = res[i]->start;
+		}
+		range->end = range->start + size - 1;
+	}
+
+	if (devm)
+		addr = devm_memremap_pages(udev->dev, pgmap);
+	else
+		addr = memremap_pages(pgmap, dev_to_node(udev->dev));
+	if (IS_ERR(addr)) {
+		p->error = PTR_ERR(addr);
+	} else {
+		p->checks = umhmm_pgmap_lookups(pgmap);
+		if (devm)
+			devm_memunmap_pages(udev->dev, pgmap);
+		else
+			memunmap_pages(pgmap);
+	}
+	if (umhmm_pgmap_gone(pgmap, p->nr_range))
+		p->checks |= UMHMM_PGMAP_GONE;
+out:
+	for (i = 0; i < ARRAY_SIZE(res); i++)
+		if (res[i])
+			release_mem_region(res[i]->start, resource_size(res[i]));
+	kfree(pgmap);
+	return ret;
+}
+
 static void umhmm_get_stats(struct umhmm_device *udev, struct umhmm_stats *s)
 {
 	struct umhmm_counters *c = udev->cnt;
@@ -843,6 +1037,8 @@ static void umhmm_get_stats(struct umhmm_device *udev, struct umhmm_stats *s)
 	s->copy_failures = atomic64_read(&c->copy_failures);
 	for (i = 0; i < UMHMM_NR_EVENTS; i++)
 		s->invalidations[i] = atomic64_read(&c->invalidations[i]);
+	s->busy_injected = atomic64_read(&c->busy_injected);
+	s->race_faults = atomic64_read(&c->race_faults);
 }
 
 static long umhmm_ioctl(struct file *file, unsigned int cmd,
@@ -855,6 +1051,7 @@ static long umhmm_ioctl(struct file *file, unsigned int cmd,
 		struct umhmm_range range;
 		struct umhmm_stats stats;
 		struct umhmm_inject inject;
+		struct umhmm_pgmap pgmap;
 		u64 evicted;
 		u32 version;
 	} u;
@@ -896,6 +1093,9 @@ static long umhmm_ioctl(struct file *file, unsigned int cmd,
 		}
 		umhmm_get_stats(udev, &u.stats);
 		break;
+	case UMHMM_IOC_PGMAP:
+		ret = umhmm_pgmap_probe(udev, &u.pgmap);
+		break;
 	case UMHMM_IOC_INJECT:
 		if (u.inject.size != sizeof(u.inject) || u.inject.reserved) {
 			ret = -EINVAL;
@@ -904,6 +1104,8 @@ static long umhmm_ioctl(struct file *file, unsigned int cmd,
 		spin_lock(&udev->lock);
 		udev->fail_alloc = u.inject.fail_alloc;
 		udev->fail_copy = u.inject.fail_copy;
+		udev->fail_busy = u.inject.busy;
+		udev->race_fault = u.inject.race_fault;
 		spin_unlock(&udev->lock);
 		break;
 	default:
