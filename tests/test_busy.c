@@ -4,7 +4,9 @@
  * FOLL_PIN | FOLL_LONGTERM (through the kernel's gup_test), pages a pipe
  * holds references to (vmsplice()), and, injected by the driver between
  * migrate_vma_setup() and migrate_vma_pages(), an extra reference on a
- * source page and a CPU fault on a hole the device was about to fill.
+ * source page and a CPU fault on a hole the device was about to fill, and,
+ * before a collection (migrate_vma_setup() or an eviction's
+ * migrate_device_range()), a page another holder keeps locked.
  *
  * Why: a migration must never move a page another user can still reach:
  * a pinned page is refused while its page table entry is unmapped
@@ -12,7 +14,8 @@
  * unmapped and must then be put back, migration entries removed
  * (migrate_device_unmap()'s restore loop), a page referenced after setup
  * fails folio_migrate_mapping(), and a page the CPU faulted in meanwhile
- * must not be overwritten by the device page (migrate_vma_insert_page()).
+ * must not be overwritten by the device page (migrate_vma_insert_page());
+ * a locked page is skipped, and eviction retries it.
  * In every case the data stays where it was, intact, and the next
  * migration once the holder is gone succeeds.
  */
@@ -53,12 +56,14 @@ static void teardown(void)
 	umhmm_teardown();
 }
 
-static int inject_races(int fd, uint32_t busy, uint32_t race_fault)
+static int inject_races(int fd, uint32_t busy, uint32_t race_fault,
+			uint32_t locked)
 {
 	struct umhmm_inject in = {
 		.size = sizeof(in),
 		.busy = busy,
 		.race_fault = race_fault,
+		.locked = locked,
 	};
 
 	return ioctl(fd, UMHMM_IOC_INJECT, &in) ? -errno : 0;
@@ -115,14 +120,19 @@ END_TEST
 
 /*
  * A pipe holds references to vmspliced pages: unmapped for migration,
- * they must be put back. _i: pages held at the start, 1 or all of NPAGES.
+ * they must be put back. _i: pages held at the end of the range, 1 (the
+ * restore walks past the pages that did migrate) or all of NPAGES.
  */
 START_TEST(test_referenced_pages_stay)
 {
 	size_t held = _i ? NPAGES : 1;
+	size_t first = NPAGES - held;
 	unsigned char *buf = test_map_anon(NPAGES);
 	unsigned char *out = test_malloc(NPAGES * page_size);
-	struct iovec iov = { .iov_base = buf, .iov_len = held * page_size };
+	struct iovec iov = {
+		.iov_base = buf + first * page_size,
+		.iov_len = held * page_size,
+	};
 	size_t got = 0;
 	int pfd[2];
 
@@ -132,9 +142,10 @@ START_TEST(test_referenced_pages_stay)
 
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
 				   NULL, 0), NPAGES - held);
-	assert_range_states(fd0, buf, 0, held, UMHMM_PAGE_SYSTEM, "referenced");
-	assert_range_states(fd0, buf, held, NPAGES - held,
-			    UMHMM_PAGE_DEVICE_LOCAL, "not referenced");
+	assert_range_states(fd0, buf, first, held, UMHMM_PAGE_SYSTEM,
+			    "referenced");
+	assert_range_states(fd0, buf, 0, first, UMHMM_PAGE_DEVICE_LOCAL,
+			    "not referenced");
 
 	/* The pipe still reads the data, from the very same pages. */
 	while (got < iov.iov_len) {
@@ -143,7 +154,9 @@ START_TEST(test_referenced_pages_stay)
 		ck_assert_int_gt(n, 0);
 		got += n;
 	}
-	ck_assert_pattern(out, iov.iov_len, 22);
+	ck_assert_msg(pattern_mismatch_at(out, iov.iov_len, 22,
+					  first * page_size) == -1,
+		      "the pipe read other data");
 	close(pfd[0]);
 	close(pfd[1]);
 
@@ -172,7 +185,7 @@ START_TEST(test_inject_busy)
 		ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf,
 					   NPAGES, NULL, 0), NPAGES);
 	umhmm_stats(fd0, &before);
-	ck_assert_int_eq(inject_races(fd0, busy, 0), 0);
+	ck_assert_int_eq(inject_races(fd0, busy, 0, 0), 0);
 	ck_assert_uint_eq(umhmm_ok(fd0, to_dev ? UMHMM_IOC_MIGRATE_TO_DEV :
 				   UMHMM_IOC_MIGRATE_TO_SYS, buf, NPAGES, NULL,
 				   0), NPAGES - busy);
@@ -213,7 +226,7 @@ START_TEST(test_inject_race_fault)
 	long off;
 
 	umhmm_stats(fd0, &before);
-	ck_assert_int_eq(inject_races(fd0, 0, race), 0);
+	ck_assert_int_eq(inject_races(fd0, 0, race, 0), 0);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf,
 				   BLOCK_PAGES, NULL, 0), moved);
 	umhmm_stats(fd0, &after);
@@ -243,7 +256,7 @@ START_TEST(test_inject_race_fault_zero_pages)
 	for (i = 0; i < NPAGES; i++)
 		sink += buf[i * page_size];
 	assert_range_states(fd0, buf, 0, NPAGES, UMHMM_PAGE_ZERO, "read");
-	ck_assert_int_eq(inject_races(fd0, 0, race), 0);
+	ck_assert_int_eq(inject_races(fd0, 0, race, 0), 0);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
 				   NULL, 0), NPAGES - race);
 	assert_range_states(fd0, buf, 0, race, UMHMM_PAGE_SYSTEM, "copied");
@@ -251,6 +264,62 @@ START_TEST(test_inject_race_fault_zero_pages)
 			    UMHMM_PAGE_DEVICE_LOCAL, "migrated");
 	ck_assert_int_eq(first_nonzero(buf, NPAGES * page_size), -1);
 	ck_assert_uint_eq(sink, 0);
+}
+END_TEST
+
+/* Pages locked by someone else are skipped by the collection and stay. */
+START_TEST(test_inject_locked_to_device)
+{
+	const uint32_t locked = 3;
+	unsigned char *buf = test_map_anon(NPAGES);
+	struct umhmm_stats before, after;
+
+	fill_pattern(buf, NPAGES * page_size, 25);
+	umhmm_stats(fd0, &before);
+	ck_assert_int_eq(inject_races(fd0, 0, 0, locked), 0);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
+				   NULL, 0), NPAGES - locked);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_eq(after.locked_injected - before.locked_injected,
+			  locked);
+	assert_range_states(fd0, buf, 0, locked, UMHMM_PAGE_SYSTEM, "locked");
+	assert_range_states(fd0, buf, locked, NPAGES - locked,
+			    UMHMM_PAGE_DEVICE_LOCAL, "moved");
+	ck_assert_pattern(buf, locked * page_size, 25);
+
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
+				   NULL, 0), locked);
+	assert_range_states(fd0, buf, 0, NPAGES, UMHMM_PAGE_DEVICE_LOCAL,
+			    "all moved");
+	ck_assert_pattern(buf, NPAGES * page_size, 25);
+}
+END_TEST
+
+/*
+ * Eviction skips device pages someone else holds locked and retries
+ * them: every page comes back, none lost.
+ */
+START_TEST(test_inject_locked_evict)
+{
+	const uint32_t locked = 2;
+	unsigned char *buf = test_map_anon(NPAGES);
+	struct umhmm_stats before, after;
+	uint64_t evicted = 0;
+
+	fill_pattern(buf, NPAGES * page_size, 26);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
+				   NULL, 0), NPAGES);
+	umhmm_stats(fd0, &before);
+	ck_assert_int_eq(inject_races(fd0, 0, 0, locked), 0);
+	ck_assert_int_eq(ioctl(fd0, UMHMM_IOC_EVICT, &evicted), 0);
+	ck_assert_uint_eq(evicted, NPAGES);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_eq(after.locked_injected - before.locked_injected,
+			  locked);
+	ck_assert_uint_eq(after.evicted - before.evicted, NPAGES);
+	ck_assert_int_eq(umhmm_pages_in_use(fd0), 0);
+	assert_range_states(fd0, buf, 0, NPAGES, UMHMM_PAGE_SYSTEM, "evicted");
+	ck_assert_pattern(buf, NPAGES * page_size, 26);
 }
 END_TEST
 
@@ -267,6 +336,8 @@ static Suite *busy_suite(void)
 	tcase_add_loop_test(inject, test_inject_busy, 0, 2);
 	tcase_add_loop_test(inject, test_inject_race_fault, 0, 2);
 	tcase_add_test(inject, test_inject_race_fault_zero_pages);
+	tcase_add_test(inject, test_inject_locked_to_device);
+	tcase_add_test(inject, test_inject_locked_evict);
 	suite_add_tcase(s, inject);
 	return s;
 }

@@ -32,6 +32,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/overflow.h>
+#include <linux/pagewalk.h>
 #include <linux/platform_device.h>
 #include <linux/rmap.h>
 #include <linux/rwsem.h>
@@ -79,6 +80,7 @@ struct umhmm_counters {
 	atomic64_t invalidations[UMHMM_NR_EVENTS];
 	atomic64_t busy_injected;
 	atomic64_t race_faults;
+	atomic64_t locked_injected;
 };
 
 static struct umhmm_counters umhmm_counters[UMHMM_MAX_DEVICES];
@@ -121,6 +123,7 @@ struct umhmm_device {
 	unsigned int fail_copy;
 	unsigned int fail_busy;
 	unsigned int race_fault;
+	unsigned int fail_locked;
 };
 
 /* One open file: a mirror of the opener's address space. */
@@ -366,17 +369,66 @@ static const struct dev_pagemap_ops umhmm_pagemap_ops = {
 	.migrate_to_ram	= umhmm_migrate_to_ram,
 };
 
+/* Locks the first pages in use of a chunk that the injection asks for. */
+static unsigned long *umhmm_inject_chunk_locks(struct umhmm_device *udev,
+					       unsigned long start)
+{
+	unsigned long *locked, i;
+
+	if (!READ_ONCE(udev->fail_locked))
+		return NULL;
+	locked = kvcalloc(BITS_TO_LONGS(chunk_pages), sizeof(*locked),
+			  GFP_KERNEL | __GFP_NOFAIL);
+	for (i = 0; i < chunk_pages && READ_ONCE(udev->fail_locked); i++) {
+		struct folio *folio = page_folio(pfn_to_page(start + i));
+
+		/* Free device pages have no reference. */
+		if (!folio_try_get(folio))
+			continue;
+		if (!folio_trylock(folio)) {
+			folio_put(folio);
+			continue;
+		}
+		if (!umhmm_inject(udev, &udev->fail_locked,
+				  &udev->cnt->locked_injected)) {
+			folio_unlock(folio);
+			folio_put(folio);
+			break;
+		}
+		__set_bit(i, locked);
+	}
+	return locked;
+}
+
+static void umhmm_release_chunk_locks(unsigned long start,
+				      unsigned long *locked)
+{
+	unsigned long i;
+
+	if (!locked)
+		return;
+	for_each_set_bit(i, locked, chunk_pages) {
+		struct folio *folio = page_folio(pfn_to_page(start + i));
+
+		folio_unlock(folio);
+		folio_put(folio);
+	}
+	kvfree(locked);
+}
+
 /* Moves every page of one chunk that is in use back to system memory. */
 static unsigned long umhmm_evict_chunk(struct umhmm_chunk *chunk)
 {
 	unsigned long start = PHYS_PFN(chunk->pagemap.range.start);
-	unsigned long *src, *dst;
+	unsigned long *src, *dst, *locked;
 	unsigned long i, n = 0;
 
 	src = kvcalloc(chunk_pages, sizeof(*src), GFP_KERNEL | __GFP_NOFAIL);
 	dst = kvcalloc(chunk_pages, sizeof(*dst), GFP_KERNEL | __GFP_NOFAIL);
 
+	locked = umhmm_inject_chunk_locks(chunk->udev, start);
 	migrate_device_range(src, start, chunk_pages);
+	umhmm_release_chunk_locks(start, locked);
 	for (i = 0; i < chunk_pages; i++) {
 		struct page *spage = migrate_pfn_to_page(src[i]);
 		struct page *dpage;
@@ -590,6 +642,72 @@ static int umhmm_access(struct umhmm_mirror *mirror, struct umhmm_range *r,
 }
 
 /*
+ * Injected lock holder: locks the system folio the CPU maps at @addr, as
+ * a concurrent migration holding it would, and returns it with a
+ * reference; NULL where nothing is mapped or it is already locked.
+ */
+static struct folio *umhmm_lock_mapped(struct vm_area_struct *vma,
+				       unsigned long addr)
+{
+	struct folio_walk fw;
+	struct folio *folio;
+
+	folio = folio_walk_start(&fw, vma, addr, 0);
+	if (!folio)
+		return NULL;
+	folio_get(folio);
+	folio_walk_end(&fw, vma);
+	if (folio_is_zone_device(folio) || !folio_trylock(folio)) {
+		folio_put(folio);
+		return NULL;
+	}
+	return folio;
+}
+
+/* Locks the first pages of [start, end) that the injection asks for. */
+static void umhmm_inject_locks(struct umhmm_device *udev,
+			       struct vm_area_struct *vma, unsigned long start,
+			       unsigned long end, unsigned long *locked)
+{
+	unsigned long addr;
+
+	for (addr = start; addr < end && READ_ONCE(udev->fail_locked);
+	     addr += PAGE_SIZE) {
+		struct folio *folio = umhmm_lock_mapped(vma, addr);
+
+		if (!folio)
+			continue;
+		if (!umhmm_inject(udev, &udev->fail_locked,
+				  &udev->cnt->locked_injected)) {
+			folio_unlock(folio);
+			folio_put(folio);
+			break;
+		}
+		__set_bit((addr - start) >> PAGE_SHIFT, locked);
+	}
+}
+
+/* The collection skipped the locked pages: they are still mapped there. */
+static void umhmm_release_locks(struct vm_area_struct *vma,
+				unsigned long start, unsigned long *locked)
+{
+	unsigned long i;
+
+	for_each_set_bit(i, locked, UMHMM_BATCH) {
+		unsigned long addr = start + (i << PAGE_SHIFT);
+		struct folio_walk fw;
+		struct folio *folio;
+
+		folio = folio_walk_start(&fw, vma, addr, 0);
+		if (WARN_ON_ONCE(!folio))
+			continue;
+		folio_walk_end(&fw, vma);
+		folio_unlock(folio);
+		folio_put(folio);
+	}
+}
+
+/*
  * Injected races between migrate_vma_setup() and migrate_vma_pages(): a
  * CPU fault on a selected hole or zero page (the device page must then not
  * be inserted over the new CPU page), and an extra reference on a selected
@@ -633,6 +751,14 @@ static void umhmm_release_busy(struct migrate_vma *args, unsigned long *held)
 		folio_put(page_folio(migrate_pfn_to_page(args->src[i])));
 }
 
+/* A destination allocated in bulk (UMHMM_F_PREALLOC) that no page uses. */
+static unsigned long umhmm_unused_dst(struct umhmm_device *udev)
+{
+	struct page *dpage = umhmm_alloc_page(udev);
+
+	return dpage ? migrate_pfn(page_to_pfn(dpage)) : 0;
+}
+
 static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 			 bool to_device)
 {
@@ -640,6 +766,7 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 	struct mm_struct *mm = mirror->notifier.mm;
 	unsigned long src[UMHMM_BATCH], dst[UMHMM_BATCH];
 	DECLARE_BITMAP(held, UMHMM_BATCH);
+	DECLARE_BITMAP(locked, UMHMM_BATCH);
 	unsigned long addr, end = r->addr + (r->npages << PAGE_SHIFT);
 	struct migrate_vma args = {
 		.src = src,
@@ -673,7 +800,10 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 		args.start = addr;
 		args.end = min3(end, vma->vm_end,
 				addr + (UMHMM_BATCH << PAGE_SHIFT));
+		bitmap_zero(locked, UMHMM_BATCH);
+		umhmm_inject_locks(udev, vma, args.start, args.end, locked);
 		ret = migrate_vma_setup(&args);
+		umhmm_release_locks(vma, addr, locked);
 		if (ret)
 			break;
 		bitmap_zero(held, UMHMM_BATCH);
@@ -686,8 +816,11 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 				struct page *spage, *dpage;
 
 				dst[i] = 0;
-				if (!(src[i] & MIGRATE_PFN_MIGRATE))
+				if (!(src[i] & MIGRATE_PFN_MIGRATE)) {
+					if (r->flags & UMHMM_F_PREALLOC)
+						dst[i] = umhmm_unused_dst(udev);
 					continue;
+				}
 				/* Already here: nothing to move. */
 				spage = migrate_pfn_to_page(src[i]);
 				if (spage && umhmm_is_our_page(spage) &&
@@ -1039,6 +1172,7 @@ static void umhmm_get_stats(struct umhmm_device *udev, struct umhmm_stats *s)
 		s->invalidations[i] = atomic64_read(&c->invalidations[i]);
 	s->busy_injected = atomic64_read(&c->busy_injected);
 	s->race_faults = atomic64_read(&c->race_faults);
+	s->locked_injected = atomic64_read(&c->locked_injected);
 }
 
 static long umhmm_ioctl(struct file *file, unsigned int cmd,
@@ -1106,6 +1240,7 @@ static long umhmm_ioctl(struct file *file, unsigned int cmd,
 		udev->fail_copy = u.inject.fail_copy;
 		udev->fail_busy = u.inject.busy;
 		udev->race_fault = u.inject.race_fault;
+		udev->fail_locked = u.inject.locked;
 		spin_unlock(&udev->lock);
 		break;
 	default:

@@ -28,7 +28,13 @@
 #define UMHMM_F_SELECT_SYSTEM		_BITUL(1)
 #define UMHMM_F_SELECT_DEVICE_PRIVATE	_BITUL(2)
 #define UMHMM_F_SELECT_DEVICE_COHERENT	_BITUL(3)
-#define UMHMM_F_ALL			0xfU
+/*
+ * MIGRATE_TO_DEV: give every page of each batch a destination, selected or
+ * not, as drivers that allocate device memory in bulk do: the kernel must
+ * leave the unused ones alone and migrate_vma_finalize() free them.
+ */
+#define UMHMM_F_PREALLOC		_BITUL(4)
+#define UMHMM_F_ALL			0x1fU
 
 /* Most pages one call may cover (256 MiB): a bound on kernel buffers. */
 #define UMHMM_MAX_PAGES			65536
@@ -100,10 +106,11 @@ struct umhmm_stats {
 	__u64 invalidations[UMHMM_NR_EVENTS];	/* by mmu_notifier_event */
 	__u64 busy_injected;		/* pages, umhmm_inject.busy */
 	__u64 race_faults;		/* pages, umhmm_inject.race_fault */
+	__u64 locked_injected;		/* pages, umhmm_inject.locked */
 };
 
 /*
- * Fault injection, counted down per page by the migrate ioctls:
+ * Fault injection, counted down per page by the migrate and evict ioctls:
  * @fail_alloc:	fail the next fail_alloc device page allocations
  * @fail_copy:	fail the next fail_copy copies
  * @busy:	hold an extra reference on the next busy source pages between
@@ -114,6 +121,9 @@ struct umhmm_stats {
  *		as a racing CPU access would: a write fault (writable
  *		mappings) maps a new page, which the device page must not
  *		replace; a read fault maps the zero page, which it does
+ * @locked:	lock the next locked pages before migrate_vma_setup() or
+ *		migrate_device_range() collects them, as a concurrent migration
+ *		holding them would: they are skipped (an eviction retries them)
  */
 struct umhmm_inject {
 	__u32 size;
@@ -121,6 +131,7 @@ struct umhmm_inject {
 	__u32 fail_copy;
 	__u32 busy;
 	__u32 race_fault;
+	__u32 locked;
 	__u32 reserved;			/* must be 0 */
 };
 
