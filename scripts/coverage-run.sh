@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make coverage: umhmm's suites and upstream's hmm-tests, each in its own
 # boot of the same kernel, then one report over both: the table against
-# coverage/thresholds (below fails), side by side, per test case, and
+# coverage/thresholds (below fails; the third column for umhmm's suites
+# alone), side by side, per test case, and
 # patch coverage with BASE=<rev>.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh

@@ -194,6 +194,25 @@ if [[ -f $OUT/upstream.info ]]; then
 	rm -f "$OUT/.own" "$OUT/.up"
 fi
 
+# umhmm's suites alone against the third column of coverage/thresholds.
+summarize "$OUT/umhmm.info" >"$OUT/.own"
+{
+	printf '\n%-24s %8s   %s\n' file lines% "floor (umhmm's suites alone)"
+	while read -r file lines _; do
+		want=$(awk -v f="$file" '$1 == f { print $3 }' "$THRESHOLDS" 2>/dev/null || true)
+		[[ -n $want ]] || continue
+		if [[ $lines == - ]] || awk -v a="$lines" -v b="$want" 'BEGIN { exit !(a < b) }'; then
+			mark="<- below $want"
+			failed_threshold+=("$file (umhmm alone)")
+		else
+			mark=">= $want"
+		fi
+		printf '%-24s %8s   %s\n' "$file" "$lines" "$mark"
+	done <"$OUT/.own"
+} >"$OUT/own-floor.txt"
+rm -f "$OUT/.own"
+cat "$OUT/own-floor.txt"
+
 # Per test case: which lines each reached, who reached each line, and which
 # cases reach nothing another case does not. Only a COVERAGE_PER_TEST=1 run
 # (make coverage) saved the counters per case.

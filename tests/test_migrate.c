@@ -450,6 +450,36 @@ START_TEST(test_child_exit_frees_pages)
 }
 END_TEST
 
+/*
+ * A driver that allocates a destination for every page of the range,
+ * selected or not: the unused ones are left alone and freed by
+ * migrate_vma_finalize(); only the selected pages move.
+ */
+START_TEST(test_bulk_allocated_destinations)
+{
+	const size_t npages = 16, half = 8;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char state[16];
+	struct umhmm_stats before, after;
+
+	fill_pattern(buf, npages * page_size, 41);
+	/* The second half is already on the device: not selected again. */
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV,
+				   buf + half * page_size, half, NULL, 0), half);
+	umhmm_stats(fd0, &before);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
+				   NULL, UMHMM_F_PREALLOC), half);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_eq(after.pages_allocated - before.pages_allocated,
+			  npages);
+	ck_assert_uint_eq(after.pages_freed - before.pages_freed, half);
+	ck_assert_int_eq(umhmm_pages_in_use(fd0), (int64_t)npages);
+	snapshot(fd0, buf, npages, state);
+	assert_states(state, npages, UMHMM_PAGE_DEVICE_LOCAL, "all on device");
+	ck_assert_pattern(buf, npages * page_size, 41);
+}
+END_TEST
+
 static Suite *migrate_suite(void)
 {
 	Suite *s = umhmm_suite_create("migrate");
@@ -465,6 +495,7 @@ static Suite *migrate_suite(void)
 	tcase_add_test(core, test_write_after_migration);
 	tcase_add_test(core, test_partial_range);
 	tcase_add_test(core, test_already_on_device);
+	tcase_add_test(core, test_bulk_allocated_destinations);
 	suite_add_tcase(s, core);
 
 	tcase_add_test(mappings, test_untouched_pages);

@@ -14,6 +14,7 @@
  */
 
 #include <linux/atomic.h>
+#include <linux/bitmap.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
@@ -23,6 +24,7 @@
 #include <linux/kernel.h>
 #include <linux/kref.h>
 #include <linux/memremap.h>
+#include <linux/memory_hotplug.h>
 #include <linux/migrate.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -30,6 +32,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/overflow.h>
+#include <linux/pagewalk.h>
 #include <linux/platform_device.h>
 #include <linux/rmap.h>
 #include <linux/rwsem.h>
@@ -75,6 +78,9 @@ struct umhmm_counters {
 	atomic64_t alloc_failures;
 	atomic64_t copy_failures;
 	atomic64_t invalidations[UMHMM_NR_EVENTS];
+	atomic64_t busy_injected;
+	atomic64_t race_faults;
+	atomic64_t locked_injected;
 };
 
 static struct umhmm_counters umhmm_counters[UMHMM_MAX_DEVICES];
@@ -115,6 +121,9 @@ struct umhmm_device {
 	unsigned long nfree;
 	unsigned int fail_alloc;
 	unsigned int fail_copy;
+	unsigned int fail_busy;
+	unsigned int race_fault;
+	unsigned int fail_locked;
 };
 
 /* One open file: a mirror of the opener's address space. */
@@ -291,7 +300,7 @@ static unsigned long umhmm_copy_to_system(struct umhmm_device *udev,
 		struct page *dpage;
 
 		args->dst[i] = 0;
-		if (!spage || !(args->src[i] & MIGRATE_PFN_MIGRATE))
+		if (!(args->src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
 		if (injectable && umhmm_inject(udev, &udev->fail_copy,
 					       &udev->cnt->copy_failures))
@@ -301,7 +310,11 @@ static unsigned long umhmm_copy_to_system(struct umhmm_device *udev,
 		if (!dpage)
 			continue;
 		lock_page(dpage);
-		copy_highpage(dpage, umhmm_backing_page(spage));
+		/* A hole or the zero page (SELECT_SYSTEM) reads as zeroes. */
+		if (spage)
+			copy_highpage(dpage, umhmm_backing_page(spage));
+		else
+			clear_highpage(dpage);
 		args->dst[i] = migrate_pfn(page_to_pfn(dpage));
 		if (args->src[i] & MIGRATE_PFN_WRITE)
 			args->dst[i] |= MIGRATE_PFN_WRITE;
@@ -356,17 +369,66 @@ static const struct dev_pagemap_ops umhmm_pagemap_ops = {
 	.migrate_to_ram	= umhmm_migrate_to_ram,
 };
 
+/* Locks the first pages in use of a chunk that the injection asks for. */
+static unsigned long *umhmm_inject_chunk_locks(struct umhmm_device *udev,
+					       unsigned long start)
+{
+	unsigned long *locked, i;
+
+	if (!READ_ONCE(udev->fail_locked))
+		return NULL;
+	locked = kvcalloc(BITS_TO_LONGS(chunk_pages), sizeof(*locked),
+			  GFP_KERNEL | __GFP_NOFAIL);
+	for (i = 0; i < chunk_pages && READ_ONCE(udev->fail_locked); i++) {
+		struct folio *folio = page_folio(pfn_to_page(start + i));
+
+		/* Free device pages have no reference. */
+		if (!folio_try_get(folio))
+			continue;
+		if (!folio_trylock(folio)) {
+			folio_put(folio);
+			continue;
+		}
+		if (!umhmm_inject(udev, &udev->fail_locked,
+				  &udev->cnt->locked_injected)) {
+			folio_unlock(folio);
+			folio_put(folio);
+			break;
+		}
+		__set_bit(i, locked);
+	}
+	return locked;
+}
+
+static void umhmm_release_chunk_locks(unsigned long start,
+				      unsigned long *locked)
+{
+	unsigned long i;
+
+	if (!locked)
+		return;
+	for_each_set_bit(i, locked, chunk_pages) {
+		struct folio *folio = page_folio(pfn_to_page(start + i));
+
+		folio_unlock(folio);
+		folio_put(folio);
+	}
+	kvfree(locked);
+}
+
 /* Moves every page of one chunk that is in use back to system memory. */
 static unsigned long umhmm_evict_chunk(struct umhmm_chunk *chunk)
 {
 	unsigned long start = PHYS_PFN(chunk->pagemap.range.start);
-	unsigned long *src, *dst;
+	unsigned long *src, *dst, *locked;
 	unsigned long i, n = 0;
 
 	src = kvcalloc(chunk_pages, sizeof(*src), GFP_KERNEL | __GFP_NOFAIL);
 	dst = kvcalloc(chunk_pages, sizeof(*dst), GFP_KERNEL | __GFP_NOFAIL);
 
+	locked = umhmm_inject_chunk_locks(chunk->udev, start);
 	migrate_device_range(src, start, chunk_pages);
+	umhmm_release_chunk_locks(start, locked);
 	for (i = 0; i < chunk_pages; i++) {
 		struct page *spage = migrate_pfn_to_page(src[i]);
 		struct page *dpage;
@@ -579,12 +641,132 @@ static int umhmm_access(struct umhmm_mirror *mirror, struct umhmm_range *r,
 	return ret;
 }
 
+/*
+ * Injected lock holder: locks the system folio the CPU maps at @addr, as
+ * a concurrent migration holding it would, and returns it with a
+ * reference; NULL where nothing is mapped or it is already locked.
+ */
+static struct folio *umhmm_lock_mapped(struct vm_area_struct *vma,
+				       unsigned long addr)
+{
+	struct folio_walk fw;
+	struct folio *folio;
+
+	folio = folio_walk_start(&fw, vma, addr, 0);
+	if (!folio)
+		return NULL;
+	folio_get(folio);
+	folio_walk_end(&fw, vma);
+	if (folio_is_zone_device(folio) || !folio_trylock(folio)) {
+		folio_put(folio);
+		return NULL;
+	}
+	return folio;
+}
+
+/* Locks the first pages of [start, end) that the injection asks for. */
+static void umhmm_inject_locks(struct umhmm_device *udev,
+			       struct vm_area_struct *vma, unsigned long start,
+			       unsigned long end, unsigned long *locked)
+{
+	unsigned long addr;
+
+	for (addr = start; addr < end && READ_ONCE(udev->fail_locked);
+	     addr += PAGE_SIZE) {
+		struct folio *folio = umhmm_lock_mapped(vma, addr);
+
+		if (!folio)
+			continue;
+		if (!umhmm_inject(udev, &udev->fail_locked,
+				  &udev->cnt->locked_injected)) {
+			folio_unlock(folio);
+			folio_put(folio);
+			break;
+		}
+		__set_bit((addr - start) >> PAGE_SHIFT, locked);
+	}
+}
+
+/* The collection skipped the locked pages: they are still mapped there. */
+static void umhmm_release_locks(struct vm_area_struct *vma,
+				unsigned long start, unsigned long *locked)
+{
+	unsigned long i;
+
+	for_each_set_bit(i, locked, UMHMM_BATCH) {
+		unsigned long addr = start + (i << PAGE_SHIFT);
+		struct folio_walk fw;
+		struct folio *folio;
+
+		folio = folio_walk_start(&fw, vma, addr, 0);
+		if (WARN_ON_ONCE(!folio))
+			continue;
+		folio_walk_end(&fw, vma);
+		folio_unlock(folio);
+		folio_put(folio);
+	}
+}
+
+/*
+ * Injected races between migrate_vma_setup() and migrate_vma_pages(): a
+ * CPU fault on a selected hole or zero page (the device page must then not
+ * be inserted over the new CPU page), and an extra reference on a selected
+ * source page (its migration must fail and leave it in place).  The pages
+ * held are marked in @held for umhmm_release_busy().
+ */
+static void umhmm_inject_races(struct umhmm_device *udev,
+			       struct migrate_vma *args, unsigned long *held)
+{
+	unsigned long i;
+
+	for (i = 0; i < args->npages; i++) {
+		unsigned long addr = args->start + (i << PAGE_SHIFT);
+		struct page *spage = migrate_pfn_to_page(args->src[i]);
+		unsigned int flags = FAULT_FLAG_REMOTE;
+
+		if (!(args->src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		if (spage) {
+			if (umhmm_inject(udev, &udev->fail_busy,
+					 &udev->cnt->busy_injected)) {
+				folio_get(page_folio(spage));
+				__set_bit(i, held);
+			}
+			continue;
+		}
+		if (!umhmm_inject(udev, &udev->race_fault,
+				  &udev->cnt->race_faults))
+			continue;
+		if (args->vma->vm_flags & VM_WRITE)
+			flags |= FAULT_FLAG_WRITE;
+		handle_mm_fault(args->vma, addr, flags, NULL);
+	}
+}
+
+static void umhmm_release_busy(struct migrate_vma *args, unsigned long *held)
+{
+	unsigned long i;
+
+	for_each_set_bit(i, held, UMHMM_BATCH)
+		folio_put(page_folio(migrate_pfn_to_page(args->src[i])));
+}
+
+/* A destination allocated in bulk (UMHMM_F_PREALLOC) that no page uses. */
+static unsigned long umhmm_unused_dst(struct umhmm_device *udev)
+{
+	struct page *dpage = umhmm_alloc_page(udev);
+
+	return dpage ? migrate_pfn(page_to_pfn(dpage)) : 0;
+}
+
 static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 			 bool to_device)
 {
 	struct umhmm_device *udev = mirror->udev;
 	struct mm_struct *mm = mirror->notifier.mm;
 	unsigned long src[UMHMM_BATCH], dst[UMHMM_BATCH];
+	DECLARE_BITMAP(held, UMHMM_BATCH);
+	DECLARE_BITMAP(locked, UMHMM_BATCH);
 	unsigned long addr, end = r->addr + (r->npages << PAGE_SHIFT);
 	struct migrate_vma args = {
 		.src = src,
@@ -618,9 +800,14 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 		args.start = addr;
 		args.end = min3(end, vma->vm_end,
 				addr + (UMHMM_BATCH << PAGE_SHIFT));
+		bitmap_zero(locked, UMHMM_BATCH);
+		umhmm_inject_locks(udev, vma, args.start, args.end, locked);
 		ret = migrate_vma_setup(&args);
+		umhmm_release_locks(vma, addr, locked);
 		if (ret)
 			break;
+		bitmap_zero(held, UMHMM_BATCH);
+		umhmm_inject_races(udev, &args, held);
 
 		if (!to_device) {
 			umhmm_copy_to_system(udev, &args, true);
@@ -629,8 +816,11 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 				struct page *spage, *dpage;
 
 				dst[i] = 0;
-				if (!(src[i] & MIGRATE_PFN_MIGRATE))
+				if (!(src[i] & MIGRATE_PFN_MIGRATE)) {
+					if (r->flags & UMHMM_F_PREALLOC)
+						dst[i] = umhmm_unused_dst(udev);
 					continue;
+				}
 				/* Already here: nothing to move. */
 				spage = migrate_pfn_to_page(src[i]);
 				if (spage && umhmm_is_our_page(spage) &&
@@ -655,6 +845,7 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 			}
 		}
 		migrate_vma_pages(&args);
+		umhmm_release_busy(&args, held);
 		n = umhmm_migrated(src, dst, args.npages);
 		migrate_vma_finalize(&args);
 		r->done += n;
@@ -819,6 +1010,142 @@ out:
 	return ret;
 }
 
+static const enum memory_type umhmm_pgmap_types[UMHMM_PGMAP_NR_TYPES] = {
+	[UMHMM_PGMAP_PRIVATE]	= MEMORY_DEVICE_PRIVATE,
+	[UMHMM_PGMAP_COHERENT]	= MEMORY_DEVICE_COHERENT,
+	[UMHMM_PGMAP_GENERIC]	= MEMORY_DEVICE_GENERIC,
+};
+
+/* The lookups of UMHMM_IOC_PGMAP on a pgmap that is remapped. */
+static u32 umhmm_pgmap_lookups(struct dev_pagemap *pgmap)
+{
+	u32 checks = UMHMM_PGMAP_PFN_VALID | UMHMM_PGMAP_LOOKUP;
+	unsigned long first = PHYS_PFN(pgmap->ranges[0].start);
+	struct dev_pagemap *ref, *got;
+	int i;
+
+	for (i = 0; i < pgmap->nr_range; i++) {
+		struct range *range = &pgmap->ranges[i];
+
+		if (!pgmap_pfn_valid(pgmap, PHYS_PFN(range->start)))
+			checks &= ~UMHMM_PGMAP_PFN_VALID;
+		ref = get_dev_pagemap(PHYS_PFN(range->end), NULL);
+		if (ref != pgmap)
+			checks &= ~UMHMM_PGMAP_LOOKUP;
+		if (ref)
+			put_dev_pagemap(ref);
+	}
+	if (!pgmap_pfn_valid(pgmap, first - 1))
+		checks |= UMHMM_PGMAP_PFN_OUTSIDE;
+
+	ref = get_dev_pagemap(first, NULL);
+	if (!ref)
+		return checks;
+	/* Given a reference that covers the pfn, the same one comes back. */
+	got = get_dev_pagemap(first + 1, ref);
+	if (got == ref)
+		checks |= UMHMM_PGMAP_CACHED;
+	/* Given one that does not, it is dropped and the pfn looked up. */
+	got = get_dev_pagemap(first - 1, got);
+	if (!got)
+		checks |= UMHMM_PGMAP_LOOKUP_OUTSIDE;
+	else
+		put_dev_pagemap(got);
+	return checks;
+}
+
+static bool umhmm_pgmap_gone(struct dev_pagemap *pgmap, int nr_range)
+{
+	bool gone = true;
+	int i;
+
+	for (i = 0; i < nr_range; i++) {
+		struct dev_pagemap *ref;
+
+		ref = get_dev_pagemap(PHYS_PFN(pgmap->ranges[i].start), NULL);
+		if (ref) {
+			put_dev_pagemap(ref);
+			gone = false;
+		}
+	}
+	return gone;
+}
+
+/*
+ * UMHMM_IOC_PGMAP: memremap_pages() of a throwaway pgmap, its lookups and
+ * memunmap_pages(); the device memory is not touched.
+ */
+static int umhmm_pgmap_probe(struct umhmm_device *udev, struct umhmm_pgmap *p)
+{
+	struct resource *res[2] = { NULL, NULL };
+	bool devm = p->flags & UMHMM_PGMAP_DEVM;
+	struct dev_pagemap *pgmap;
+	u64 size;
+	void *addr;
+	int i, ret = 0;
+
+	if (p->size != sizeof(*p) || p->type >= UMHMM_PGMAP_NR_TYPES ||
+	    p->nr_range < 1 || p->nr_range > ARRAY_SIZE(res) ||
+	    p->flags & ~UMHMM_PGMAP_ALL || p->npages < 512 ||
+	    p->npages > 65536 || p->npages % 512)
+		return -EINVAL;
+	size = p->npages << PAGE_SHIFT;
+	p->error = 0;
+	p->checks = 0;
+	p->compat_align = memremap_compat_align();
+
+	pgmap = kzalloc(struct_size(pgmap, ranges, p->nr_range), GFP_KERNEL);
+	if (!pgmap)
+		return -ENOMEM;
+	pgmap->type = umhmm_pgmap_types[p->type];
+	pgmap->nr_range = p->nr_range;
+	if (p->type != UMHMM_PGMAP_GENERIC) {
+		/* No page is handed out: the callbacks are never called. */
+		pgmap->ops = &umhmm_pagemap_ops;
+		pgmap->owner = udev->owner;
+	}
+	for (i = 0; i < p->nr_range; i++) {
+		struct range *range = &pgmap->ranges[i];
+
+		if (i == p->nr_range - 1 &&
+		    (p->flags & UMHMM_PGMAP_UNREACHABLE)) {
+			range->start = mhp_get_pluggable_range(false).end + 1;
+		} else {
+			res[i] = request_free_mem_region(&iomem_resource, size,
+							 "umhmm-pgmap");
+			if (IS_ERR(res[i])) {
+				ret = PTR_ERR(res[i]);
+				res[i] = NULL;
+				goto out;
+			}
+			range->start = res[i]->start;
+		}
+		range->end = range->start + size - 1;
+	}
+
+	if (devm)
+		addr = devm_memremap_pages(udev->dev, pgmap);
+	else
+		addr = memremap_pages(pgmap, dev_to_node(udev->dev));
+	if (IS_ERR(addr)) {
+		p->error = PTR_ERR(addr);
+	} else {
+		p->checks = umhmm_pgmap_lookups(pgmap);
+		if (devm)
+			devm_memunmap_pages(udev->dev, pgmap);
+		else
+			memunmap_pages(pgmap);
+	}
+	if (umhmm_pgmap_gone(pgmap, p->nr_range))
+		p->checks |= UMHMM_PGMAP_GONE;
+out:
+	for (i = 0; i < ARRAY_SIZE(res); i++)
+		if (res[i])
+			release_mem_region(res[i]->start, resource_size(res[i]));
+	kfree(pgmap);
+	return ret;
+}
+
 static void umhmm_get_stats(struct umhmm_device *udev, struct umhmm_stats *s)
 {
 	struct umhmm_counters *c = udev->cnt;
@@ -843,6 +1170,9 @@ static void umhmm_get_stats(struct umhmm_device *udev, struct umhmm_stats *s)
 	s->copy_failures = atomic64_read(&c->copy_failures);
 	for (i = 0; i < UMHMM_NR_EVENTS; i++)
 		s->invalidations[i] = atomic64_read(&c->invalidations[i]);
+	s->busy_injected = atomic64_read(&c->busy_injected);
+	s->race_faults = atomic64_read(&c->race_faults);
+	s->locked_injected = atomic64_read(&c->locked_injected);
 }
 
 static long umhmm_ioctl(struct file *file, unsigned int cmd,
@@ -855,6 +1185,7 @@ static long umhmm_ioctl(struct file *file, unsigned int cmd,
 		struct umhmm_range range;
 		struct umhmm_stats stats;
 		struct umhmm_inject inject;
+		struct umhmm_pgmap pgmap;
 		u64 evicted;
 		u32 version;
 	} u;
@@ -896,6 +1227,9 @@ static long umhmm_ioctl(struct file *file, unsigned int cmd,
 		}
 		umhmm_get_stats(udev, &u.stats);
 		break;
+	case UMHMM_IOC_PGMAP:
+		ret = umhmm_pgmap_probe(udev, &u.pgmap);
+		break;
 	case UMHMM_IOC_INJECT:
 		if (u.inject.size != sizeof(u.inject) || u.inject.reserved) {
 			ret = -EINVAL;
@@ -904,6 +1238,9 @@ static long umhmm_ioctl(struct file *file, unsigned int cmd,
 		spin_lock(&udev->lock);
 		udev->fail_alloc = u.inject.fail_alloc;
 		udev->fail_copy = u.inject.fail_copy;
+		udev->fail_busy = u.inject.busy;
+		udev->race_fault = u.inject.race_fault;
+		udev->fail_locked = u.inject.locked;
 		spin_unlock(&udev->lock);
 		break;
 	default:

@@ -20,11 +20,21 @@
 /* struct umhmm_range.flags */
 /* READ/WRITE: do not fault pages in (no HMM_PFN_REQ_FAULT). */
 #define UMHMM_F_NOFAULT			_BITUL(0)
-/* MIGRATE_*: which pages migrate_vma_setup() selects (default below). */
+/*
+ * MIGRATE_*: which pages migrate_vma_setup() selects (default below).
+ * MIGRATE_TO_SYS with SELECT_SYSTEM moves system pages to new system pages
+ * and gives the holes and zero pages of anonymous mappings a zeroed page.
+ */
 #define UMHMM_F_SELECT_SYSTEM		_BITUL(1)
 #define UMHMM_F_SELECT_DEVICE_PRIVATE	_BITUL(2)
 #define UMHMM_F_SELECT_DEVICE_COHERENT	_BITUL(3)
-#define UMHMM_F_ALL			0xfU
+/*
+ * MIGRATE_TO_DEV: give every page of each batch a destination, selected or
+ * not, as drivers that allocate device memory in bulk do: the kernel must
+ * leave the unused ones alone and migrate_vma_finalize() free them.
+ */
+#define UMHMM_F_PREALLOC		_BITUL(4)
+#define UMHMM_F_ALL			0x1fU
 
 /* Most pages one call may cover (256 MiB): a bound on kernel buffers. */
 #define UMHMM_MAX_PAGES			65536
@@ -94,14 +104,86 @@ struct umhmm_stats {
 	__u64 alloc_failures;		/* injected */
 	__u64 copy_failures;		/* injected */
 	__u64 invalidations[UMHMM_NR_EVENTS];	/* by mmu_notifier_event */
+	__u64 busy_injected;		/* pages, umhmm_inject.busy */
+	__u64 race_faults;		/* pages, umhmm_inject.race_fault */
+	__u64 locked_injected;		/* pages, umhmm_inject.locked */
 };
 
-/* Fail the next fail_alloc device page allocations, fail_copy copies. */
+/*
+ * Fault injection, counted down per page by the migrate and evict ioctls:
+ * @fail_alloc:	fail the next fail_alloc device page allocations
+ * @fail_copy:	fail the next fail_copy copies
+ * @busy:	hold an extra reference on the next busy source pages between
+ *		migrate_vma_setup() and migrate_vma_pages(), as a racing
+ *		get_page() would: their migration fails and they stay put
+ * @race_fault:	fault in the CPU page behind the next race_fault holes or
+ *		zero pages between migrate_vma_setup() and migrate_vma_pages(),
+ *		as a racing CPU access would: a write fault (writable
+ *		mappings) maps a new page, which the device page must not
+ *		replace; a read fault maps the zero page, which it does
+ * @locked:	lock the next locked pages before migrate_vma_setup() or
+ *		migrate_device_range() collects them, as a concurrent migration
+ *		holding them would: they are skipped (an eviction retries them)
+ */
 struct umhmm_inject {
 	__u32 size;
 	__u32 fail_alloc;
 	__u32 fail_copy;
+	__u32 busy;
+	__u32 race_fault;
+	__u32 locked;
 	__u32 reserved;			/* must be 0 */
+};
+
+/* struct umhmm_pgmap.type */
+#define UMHMM_PGMAP_PRIVATE		0	/* MEMORY_DEVICE_PRIVATE */
+#define UMHMM_PGMAP_COHERENT		1	/* MEMORY_DEVICE_COHERENT */
+#define UMHMM_PGMAP_GENERIC		2	/* MEMORY_DEVICE_GENERIC */
+#define UMHMM_PGMAP_NR_TYPES		3
+
+/* struct umhmm_pgmap.flags */
+/* devm_memremap_pages() and devm_memunmap_pages() on the device. */
+#define UMHMM_PGMAP_DEVM		_BITUL(0)
+/* The last range starts past the hotpluggable physical address space. */
+#define UMHMM_PGMAP_UNREACHABLE		_BITUL(1)
+#define UMHMM_PGMAP_ALL			0x3U
+
+/* struct umhmm_pgmap.checks: what held. */
+/* pgmap_pfn_valid() of the first pfn of every range */
+#define UMHMM_PGMAP_PFN_VALID		_BITUL(0)
+/* !pgmap_pfn_valid() of the pfn before the first range */
+#define UMHMM_PGMAP_PFN_OUTSIDE		_BITUL(1)
+/* get_dev_pagemap() of the last pfn of every range finds the pgmap */
+#define UMHMM_PGMAP_LOOKUP		_BITUL(2)
+/* get_dev_pagemap() given the pgmap, for a pfn it covers, returns it */
+#define UMHMM_PGMAP_CACHED		_BITUL(3)
+/* get_dev_pagemap() given the pgmap, for a pfn outside, finds none */
+#define UMHMM_PGMAP_LOOKUP_OUTSIDE	_BITUL(4)
+/* after the unmap, or a failed remap, no range has a pgmap any more */
+#define UMHMM_PGMAP_GONE		_BITUL(5)
+
+/*
+ * UMHMM_IOC_PGMAP: remaps a throwaway dev_pagemap beside the device memory,
+ * checks memremap_pages() and its lookups, and unmaps it before returning;
+ * no page of it is ever handed out.
+ * @size:	sizeof(struct umhmm_pgmap)
+ * @type:	UMHMM_PGMAP_PRIVATE, _COHERENT or _GENERIC
+ * @nr_range:	number of ranges, 1 or 2, of @npages pages each
+ * @flags:	UMHMM_PGMAP_*
+ * @npages:	pages per range, a multiple of 512 from 512 to 65536
+ * @error:	out: 0 or the -errno (devm_)memremap_pages() returned
+ * @checks:	out: the UMHMM_PGMAP_* checks that held
+ * @compat_align: out: memremap_compat_align()
+ */
+struct umhmm_pgmap {
+	__u32 size;
+	__u32 type;
+	__u32 nr_range;
+	__u32 flags;
+	__u64 npages;
+	__s32 error;
+	__u32 checks;
+	__u64 compat_align;
 };
 
 #define UMHMM_IOC_MAGIC		'U'
@@ -116,5 +198,6 @@ struct umhmm_inject {
 #define UMHMM_IOC_EVICT		_IOR(UMHMM_IOC_MAGIC, 0x08, __u64)
 #define UMHMM_IOC_STATS		_IOWR(UMHMM_IOC_MAGIC, 0x09, struct umhmm_stats)
 #define UMHMM_IOC_INJECT	_IOW(UMHMM_IOC_MAGIC, 0x0a, struct umhmm_inject)
+#define UMHMM_IOC_PGMAP		_IOWR(UMHMM_IOC_MAGIC, 0x0b, struct umhmm_pgmap)
 
 #endif /* _UAPI_UMHMM_H */
