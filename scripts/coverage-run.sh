@@ -36,6 +36,6 @@ cp -r "$up/gcov/hmm-tests" "$RESULTS/gcov/"
 printf 'umhmm suites: %s\nhmm-tests: %s\n' "$own" "$up" >"$RESULTS/sources.txt"
 
 SRC=$(bash "$s/kernel-source.sh")
-COVERAGE_CHECK=1 bash "$s/coverage.sh" "$SRC" "$RESULTS" || die "coverage below threshold (results: $RESULTS)"
+COVERAGE_CHECK=1 bash "$s/coverage.sh" "$SRC" "$RESULTS" || die "the coverage report failed its checks, see above (results: $RESULTS)"
 [[ -n $own_ok && -n $up_ok ]] || die "a test run failed (results: $own, $up)"
 info "results: $RESULTS"
