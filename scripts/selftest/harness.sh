@@ -35,6 +35,13 @@ fail_case() {
 	printf '  %s\n' "$1" >&2
 }
 
+# skip_case REASON: the case could not run here; reported as a skip with
+# its reason, never as a pass.
+skipped=
+skip_case() {
+	skipped=$1
+}
+
 # A fake kernel tree with two files, a harness root with its own series.
 fake_tree() {
 	local k=$1
@@ -204,15 +211,16 @@ case_suite_failure() {
 
 # A real WARN from the umhmm driver's debugfs trigger, call trace and all.
 # Runs the umhmm driver's debugfs trigger WHAT in a job that announces
-# itself as real_WHAT_case, with run.sh's timeout SECONDS; stderr goes to
-# $tmp/err. Fails the case if the run succeeds; returns 1 when skipped.
+# itself as real_WHAT_case, with run.sh's timeout SECONDS, on kernel K
+# (default: this flavor's); stderr goes to $tmp/err. Fails the case if the
+# run succeeds; returns 1 when skipped.
 run_trigger() {
-	local what=$1 seconds=$2 k
+	local what=$1 seconds=$2 k=${3:-}
 	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
-		printf 'skip real_%s: needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL\n' "$what"
+		skip_case "needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL"
 		return 1
 	fi
-	k=$(uml_kernel)
+	[[ -n $k ]] || k=$(uml_kernel)
 	if bash "$S/run.sh" -t "$seconds" -k "$k" "$tmp/r-$what" -- bash -c "
 		echo 'umhmm: running real_${what}_case' >/dev/kmsg
 		echo $what >/sys/kernel/debug/umhmm/trigger" >/dev/null 2>"$tmp/err"; then
@@ -251,7 +259,7 @@ case_real_hang() {
 case_jobs() {
 	local out=$tmp/jobs.out r n
 	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
-		printf 'skip jobs: needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL\n'
+		skip_case "needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL"
 		return 0
 	fi
 	if ! JOBS=2 TESTS=dmirror,pagemap,regress-anon_reuse bash "$S/test.sh" >"$out" 2>&1; then
@@ -270,6 +278,58 @@ case_jobs() {
 	if ! grep -q 'job 1: ' "$out" || ! grep -q 'job 2: ' "$out"; then
 		fail_case "jobs: the shards were not reported"
 	fi
+}
+
+# The debug flavor's kernel (KASAN, PROVE_LOCKING: uml/configs/debug.config),
+# built on first use as make test FLAVOR=debug would. Sets DEBUG_KERNEL to
+# its path; returns 1 after skip_case when it cannot be built or lacks
+# OPTION.
+debug_kernel() {
+	local option=$1 kobj=$BUILD_DIR/debug log=$tmp/debug-build.log
+	DEBUG_KERNEL=
+	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
+		skip_case "needs the umhmm debug kernel, not UMHMM_SELFTEST_KERNEL"
+		return 1
+	fi
+	if [[ ! -f $tmp/debug-built ]]; then
+		info "building the debug kernel (FLAVOR=debug) for the KASAN and lockdep cases"
+		if ! (FLAVOR=debug build_kernel) >"$log" 2>&1; then
+			skip_case "the debug kernel cannot be built here: $(tail -n 1 "$log")"
+			return 1
+		fi
+		: >"$tmp/debug-built"
+	fi
+	if ! grep -qx "$option=y" "$kobj/.config"; then
+		skip_case "the debug kernel has no $option"
+		return 1
+	fi
+	DEBUG_KERNEL=$kobj/linux
+}
+
+# A KASAN use-after-free (the driver reads a kmalloc'd buffer after kfree):
+# the kernel goes on, so only the console scan can fail the run.
+case_real_kasan() {
+	debug_kernel CONFIG_KASAN || return 0
+	run_trigger uaf 120 "$DEBUG_KERNEL" || return 0
+	grep -q "BUG: KASAN: slab-use-after-free in umhmm_use_after_free" "$tmp/err" ||
+		fail_case "real-kasan: the KASAN report was not printed: $(<"$tmp/err")"
+	grep -q "while running real_uaf_case" "$tmp/err" ||
+		fail_case "real-kasan: the running test was not named"
+	[[ -z ${UMHMM_SELFTEST_SHOW:-} ]] || cat "$tmp/err" >&2
+}
+
+# Two driver mutexes taken in both orders (ABBA): lockdep reports the
+# possible deadlock without one happening.
+case_real_lockdep() {
+	debug_kernel CONFIG_PROVE_LOCKING || return 0
+	run_trigger lockdep 120 "$DEBUG_KERNEL" || return 0
+	grep -q "WARNING: possible circular locking dependency detected" "$tmp/err" ||
+		fail_case "real-lockdep: the lockdep report was not printed: $(<"$tmp/err")"
+	grep -q "umhmm_lock_[ab]" "$tmp/err" ||
+		fail_case "real-lockdep: the report does not name the driver's locks"
+	grep -q "while running real_lockdep_case" "$tmp/err" ||
+		fail_case "real-lockdep: the running test was not named"
+	[[ -z ${UMHMM_SELFTEST_SHOW:-} ]] || cat "$tmp/err" >&2
 }
 
 # Pids of the live processes of the run with umid UMID (a zombie holds
@@ -293,7 +353,7 @@ leftovers() {
 case_repeated_failures() {
 	local k i umid left=()
 	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
-		printf 'skip repeated_failures: needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL\n'
+		skip_case "needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL"
 		return 0
 	fi
 	k=$(uml_kernel)
@@ -351,17 +411,20 @@ case_interrupted() {
 	((${#left[@]} == 0)) || fail_case "interrupted: processes of $umid remain: ${left[*]}"
 }
 
-all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn real_oops real_hang repeated_failures timeout interrupted jobs)
+all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
 	declare -F "case_$c" >/dev/null || die "unknown case '$c' (known: ${all[*]})"
 	n=${#failures[@]}
+	skipped=
 	"case_$c"
-	if ((${#failures[@]} == n)); then
-		printf 'ok   %s\n' "$c"
-	else
+	if ((${#failures[@]} != n)); then
 		printf 'FAIL %s\n' "$c"
+	elif [[ -n $skipped ]]; then
+		printf 'skip %s: %s\n' "$c" "$skipped"
+	else
+		printf 'ok   %s\n' "$c"
 	fi
 done
 ((${#failures[@]} == 0)) || die "${#failures[@]} failure(s)"
