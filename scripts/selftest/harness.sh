@@ -411,7 +411,68 @@ case_interrupted() {
 	((${#left[@]} == 0)) || fail_case "interrupted: processes of $umid remain: ${left[*]}"
 }
 
-all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs)
+# The kernel build of this build dir copied to build dir B (75 MB: a
+# second), to be used with KERNEL_SRC=this tree: its prepare, configure and
+# build stages then find nothing to redo, so a self-test can run a second
+# make test without a second kernel build. Prints the tree.
+copy_build() {
+	local b=$1 src
+	uml_kernel >/dev/null
+	src=$(bash "$S/kernel-source.sh") || return 1
+	rm -rf "$b"
+	mkdir -p "$b"
+	cp -a "$KOBJ" "$b/$FLAVOR" || return 1
+	# The suites too; the list names binaries by path, so it is remade.
+	cp -a "$BUILD_DIR/tests" "$b/tests" || return 1
+	rm -f "$b/tests/suites.list"
+	printf '%s\n' "$src"
+}
+
+# Two make test runs in separate build dirs at the same time both pass,
+# each with its own UML instance, umid, results and locks, and neither
+# rebuilt the kernel.
+case_concurrent() {
+	local b2=$BUILD_DIR/selftest-concurrent src p1 p2 rc1=0 rc2=0 r1 r2 u1 u2
+	local suites=migrate,pagemap,range_fault
+	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
+		skip_case "needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL"
+		return 0
+	fi
+	src=$(copy_build "$b2") || { fail_case "concurrent: cannot copy the kernel build to $b2"; return; }
+	TESTS=$suites bash "$S/test.sh" >"$tmp/c1.out" 2>&1 &
+	p1=$!
+	BUILD_DIR=$b2 KERNEL_SRC=$src TESTS=$suites bash "$S/test.sh" >"$tmp/c2.out" 2>&1 &
+	p2=$!
+	wait "$p1" || rc1=$?
+	wait "$p2" || rc2=$?
+	((rc1 == 0)) || fail_case "concurrent: the run in $BUILD_DIR failed: $(tail -n 5 "$tmp/c1.out")"
+	((rc2 == 0)) || fail_case "concurrent: the run in $b2 failed: $(tail -n 5 "$tmp/c2.out")"
+	r1=$(sed -n 's/^test.sh: results: //p' "$tmp/c1.out")
+	r2=$(sed -n 's/^test.sh: results: //p' "$tmp/c2.out")
+	if [[ -z $r1 || -z $r2 || $r1 == "$r2" ]]; then
+		fail_case "concurrent: no separate results dirs ('$r1', '$r2')"
+		return
+	fi
+	[[ $r2 == "$b2"/results/* ]] || fail_case "concurrent: the second run's results are not under $b2: $r2"
+	u1=$(<"$r1/umid") u2=$(<"$r2/umid")
+	[[ $u1 != "$u2" ]] || fail_case "concurrent: both runs used umid $u1"
+	if ! grep -q 'passed, 0 failed' "$tmp/c1.out" || ! grep -q 'passed, 0 failed' "$tmp/c2.out"; then
+		fail_case "concurrent: a run has failures"
+	fi
+	# At the same time: each UML started (umid written) before the other
+	# one's job ended (exit-status written).
+	if ! awk -v s1="$(stat -c %.3Y "$r1/umid")" -v e1="$(stat -c %.3Y "$r1/exit-status")" \
+		-v s2="$(stat -c %.3Y "$r2/umid")" -v e2="$(stat -c %.3Y "$r2/exit-status")" \
+		'BEGIN { exit !(s1 < e2 && s2 < e1) }'; then
+		fail_case "concurrent: the two UML runs did not overlap"
+	fi
+	if grep -q '^  CC ' "$b2/$FLAVOR/build.log"; then
+		fail_case "concurrent: the copied build dir recompiled the kernel"
+	fi
+	rm -rf "$b2"
+}
+
+all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
