@@ -472,7 +472,74 @@ case_concurrent() {
 	rm -rf "$b2"
 }
 
-all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent)
+# make test as an unprivileged user. As root (CI) the case creates the
+# user umhmm-test when absent and runs as it with setpriv, in a build dir
+# that user owns (this kernel build copied in, KERNEL_SRC this tree); not
+# root, it runs as the invoking user, who is unprivileged already. The
+# suites pass; inside UML, / (the host's root, hostfs) is read-only and a
+# write there fails, while the results dir takes writes, which land on
+# the host owned by that user.
+case_unprivileged() {
+	local user b3=$BUILD_DIR/selftest-unprivileged src k r probe created=
+	local -a as=()
+	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
+		skip_case "needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL"
+		return 0
+	fi
+	if ((EUID == 0)); then
+		user=umhmm-test
+		if ! id -u "$user" >/dev/null 2>&1; then
+			if ! command -v useradd >/dev/null; then
+				skip_case "running as root without useradd: no unprivileged user to run as"
+				return 0
+			fi
+			useradd --system --no-create-home --home-dir /nonexistent \
+				--shell /usr/sbin/nologin "$user" ||
+				{ fail_case "unprivileged: useradd $user failed"; return; }
+			created=1
+		fi
+		command -v setpriv >/dev/null ||
+			{ skip_case "running as root without setpriv: cannot switch to $user"; return 0; }
+		as=(setpriv "--reuid=$user" "--regid=$user" --init-groups --reset-env --)
+	else
+		user=$(id -un)
+	fi
+	src=$(copy_build "$b3") || { fail_case "unprivileged: cannot copy the kernel build to $b3"; return; }
+	((EUID != 0)) || chown -R "$user:" "$b3"
+	# The user's own PATH and a ccache dir it can write; Kconfig notices
+	# tools of the invoking user's PATH missing and the build relinks.
+	if ! "${as[@]}" env PATH=/usr/local/bin:/usr/bin:/bin HOME=/nonexistent \
+		CCACHE_DIR="$b3/.ccache" BUILD_DIR="$b3" KERNEL_SRC="$src" \
+		TESTS=migrate,range_fault bash "$S/test.sh" >"$tmp/u.out" 2>&1; then
+		fail_case "unprivileged: make test as $user failed: $(tail -n 5 "$tmp/u.out")"
+	fi
+	grep -q 'passed, 0 failed' "$tmp/u.out" || fail_case "unprivileged: no passing summary as $user"
+
+	# Inside UML: / refuses a write, the results dir takes one.
+	k=$b3/$FLAVOR/linux r=$b3/results/rw probe=/umhmm-rw-probe-$$
+	"${as[@]}" mkdir -p "$r"
+	# shellcheck disable=SC2016 # expanded inside UML
+	if ! "${as[@]}" env PATH=/usr/local/bin:/usr/bin:/bin BUILD_DIR="$b3" bash "$S/run.sh" -t 60 -k "$k" "$r" -- bash -c '
+		if echo x >"$1" 2>/dev/null; then echo "wrote $1"; exit 1; fi
+		if touch "$2/probe" 2>/dev/null; then echo "wrote $2/probe"; exit 1; fi
+		grep -q " / hostfs ro[, ]" /proc/mounts || { echo "/ is not hostfs ro"; exit 1; }
+		echo ok >"$UMHMM_OUT/probe"
+		# Root inside UML may remount /, but writes still go through
+		# the host with the invoking user'"'"'s rights.
+		if mount -o remount,rw / 2>/dev/null && echo x >"$1" 2>/dev/null; then
+			echo "wrote $1 after remounting / read-write"; exit 1
+		fi' _ "$probe" "$UMHMM_ROOT" >"$tmp/u2.out" 2>&1; then
+		fail_case "unprivileged: the write checks failed in UML: $(grep -v '^\[' "$tmp/u2.out" | tail -n 5)"
+	fi
+	[[ ! -e $probe ]] || { fail_case "unprivileged: a write to / inside UML reached the host"; rm -f "$probe"; }
+	[[ $(cat "$r/probe" 2>/dev/null) == ok ]] || fail_case "unprivileged: the results dir took no write"
+	[[ ! -e $r/probe || $(stat -c %U "$r/probe") == "$user" ]] ||
+		fail_case "unprivileged: the results file is not owned by $user"
+	rm -rf "$b3"
+	[[ -z $created ]] || userdel "$user" 2>/dev/null || true
+}
+
+all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
