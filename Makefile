@@ -4,7 +4,7 @@
 
 export FLAVOR BUILD_DIR KERNEL_SRC TESTS
 
-.PHONY: test coverage selftests bench profile fuzz check lint shell deps clean
+.PHONY: test coverage selftests bench profile fuzz faultsweep check lint shell deps clean
 
 test:
 	@bash scripts/test.sh
@@ -23,6 +23,9 @@ profile:
 
 fuzz:
 	@bash scripts/fuzz.sh
+
+faultsweep:
+	@bash scripts/faultsweep.sh
 
 check:
 	@bash scripts/check.sh

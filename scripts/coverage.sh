@@ -45,11 +45,32 @@ lcov_quiet() {
 	"${LCOV[@]}" "$@" 2> >(grep -v 'redefined at' >&2)
 }
 
+# The directory under DIR that mirrors $KOBJ. The kernel names its .gcda
+# files after the directory it was compiled in: a kernel build copied
+# from another build directory (cp -a, as the self-tests for concurrent
+# and unprivileged runs do) still writes them there, and its objects and
+# .gcno files are the ones beside $KOBJ.
+object_root() {
+	local dir=$1 f g
+	if [[ -d $dir$KOBJ ]]; then
+		printf '%s\n' "$dir$KOBJ"
+		return 0
+	fi
+	for f in "${FILES[@]}"; do
+		f=${f%.c}
+		g=$(find "$dir" -path "*/$f.gcda" -print -quit)
+		if [[ -n $g && -f $KOBJ/$f.gcno ]]; then
+			printf '%s\n' "${g%/"$f".gcda}"
+			return 0
+		fi
+	done
+	return 1
+}
+
 # One tracefile per capture, restricted to the measured files.
 capture() {
 	local dir=$1 name=$2 raw=$OUT/cases/$2.raw.info gcda gcno obj
-	obj=$dir$KOBJ
-	[[ -d $obj ]] || die "$dir has no data under $KOBJ: captured from another build?"
+	obj=$(object_root "$dir") || die "$dir has no data of the objects in $KOBJ: captured from another build?"
 	# gcov wants each .gcno beside its .gcda.
 	while IFS= read -r -d '' gcda; do
 		gcno=$KOBJ${gcda#"$obj"}

@@ -43,8 +43,10 @@ KOBJ=$BUILD_DIR/$FLAVOR
 export UMHMM_ROOT BUILD_DIR FLAVOR KOBJ
 
 # One regex for every kind of kernel splat, so run.sh and the self-tests
-# agree on what counts as one.
-export SPLAT_REGEX='Oops|BUG:|WARNING:|kernel BUG|KASAN:|possible circular locking|lockdep|INFO: task .* blocked|Kernel panic|general protection|Unable to handle'
+# agree on what counts as one. Lockdep's reports open with "WARNING:" or
+# "INFO:" lines; the bare word would match paths and function names
+# (debug_lockdep_rcu_enabled in any stack trace).
+export SPLAT_REGEX='Oops|BUG:|WARNING:|kernel BUG|KASAN:|possible circular locking|INFO: (lockdep is turned off|possible .*(recursive|dependency|deadlock)|trying to register non-static key|task .* blocked)|Kernel panic|general protection|Unable to handle'
 
 # Microseconds since the epoch, without forking date(1); the decimal
 # separator of EPOCHREALTIME follows the locale, so strip whatever it is.

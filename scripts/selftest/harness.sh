@@ -35,6 +35,13 @@ fail_case() {
 	printf '  %s\n' "$1" >&2
 }
 
+# skip_case REASON: the case could not run here; reported as a skip with
+# its reason, never as a pass.
+skipped=
+skip_case() {
+	skipped=$1
+}
+
 # A fake kernel tree with two files, a harness root with its own series.
 fake_tree() {
 	local k=$1
@@ -204,15 +211,16 @@ case_suite_failure() {
 
 # A real WARN from the umhmm driver's debugfs trigger, call trace and all.
 # Runs the umhmm driver's debugfs trigger WHAT in a job that announces
-# itself as real_WHAT_case, with run.sh's timeout SECONDS; stderr goes to
-# $tmp/err. Fails the case if the run succeeds; returns 1 when skipped.
+# itself as real_WHAT_case, with run.sh's timeout SECONDS, on kernel K
+# (default: this flavor's); stderr goes to $tmp/err. Fails the case if the
+# run succeeds; returns 1 when skipped.
 run_trigger() {
-	local what=$1 seconds=$2 k
+	local what=$1 seconds=$2 k=${3:-}
 	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
-		printf 'skip real_%s: needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL\n' "$what"
+		skip_case "needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL"
 		return 1
 	fi
-	k=$(uml_kernel)
+	[[ -n $k ]] || k=$(uml_kernel)
 	if bash "$S/run.sh" -t "$seconds" -k "$k" "$tmp/r-$what" -- bash -c "
 		echo 'umhmm: running real_${what}_case' >/dev/kmsg
 		echo $what >/sys/kernel/debug/umhmm/trigger" >/dev/null 2>"$tmp/err"; then
@@ -251,7 +259,7 @@ case_real_hang() {
 case_jobs() {
 	local out=$tmp/jobs.out r n
 	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
-		printf 'skip jobs: needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL\n'
+		skip_case "needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL"
 		return 0
 	fi
 	if ! JOBS=2 TESTS=dmirror,pagemap,regress-anon_reuse bash "$S/test.sh" >"$out" 2>&1; then
@@ -270,6 +278,58 @@ case_jobs() {
 	if ! grep -q 'job 1: ' "$out" || ! grep -q 'job 2: ' "$out"; then
 		fail_case "jobs: the shards were not reported"
 	fi
+}
+
+# The debug flavor's kernel (KASAN, PROVE_LOCKING: uml/configs/debug.config),
+# built on first use as make test FLAVOR=debug would. Sets DEBUG_KERNEL to
+# its path; returns 1 after skip_case when it cannot be built or lacks
+# OPTION.
+debug_kernel() {
+	local option=$1 kobj=$BUILD_DIR/debug log=$tmp/debug-build.log
+	DEBUG_KERNEL=
+	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
+		skip_case "needs the umhmm debug kernel, not UMHMM_SELFTEST_KERNEL"
+		return 1
+	fi
+	if [[ ! -f $tmp/debug-built ]]; then
+		info "building the debug kernel (FLAVOR=debug) for the KASAN and lockdep cases"
+		if ! (FLAVOR=debug build_kernel) >"$log" 2>&1; then
+			skip_case "the debug kernel cannot be built here: $(tail -n 1 "$log")"
+			return 1
+		fi
+		: >"$tmp/debug-built"
+	fi
+	if ! grep -qx "$option=y" "$kobj/.config"; then
+		skip_case "the debug kernel has no $option"
+		return 1
+	fi
+	DEBUG_KERNEL=$kobj/linux
+}
+
+# A KASAN use-after-free (the driver reads a kmalloc'd buffer after kfree):
+# the kernel goes on, so only the console scan can fail the run.
+case_real_kasan() {
+	debug_kernel CONFIG_KASAN || return 0
+	run_trigger uaf 120 "$DEBUG_KERNEL" || return 0
+	grep -q "BUG: KASAN: slab-use-after-free in umhmm_use_after_free" "$tmp/err" ||
+		fail_case "real-kasan: the KASAN report was not printed: $(<"$tmp/err")"
+	grep -q "while running real_uaf_case" "$tmp/err" ||
+		fail_case "real-kasan: the running test was not named"
+	[[ -z ${UMHMM_SELFTEST_SHOW:-} ]] || cat "$tmp/err" >&2
+}
+
+# Two driver mutexes taken in both orders (ABBA): lockdep reports the
+# possible deadlock without one happening.
+case_real_lockdep() {
+	debug_kernel CONFIG_PROVE_LOCKING || return 0
+	run_trigger lockdep 120 "$DEBUG_KERNEL" || return 0
+	grep -q "WARNING: possible circular locking dependency detected" "$tmp/err" ||
+		fail_case "real-lockdep: the lockdep report was not printed: $(<"$tmp/err")"
+	grep -q "umhmm_lock_[ab]" "$tmp/err" ||
+		fail_case "real-lockdep: the report does not name the driver's locks"
+	grep -q "while running real_lockdep_case" "$tmp/err" ||
+		fail_case "real-lockdep: the running test was not named"
+	[[ -z ${UMHMM_SELFTEST_SHOW:-} ]] || cat "$tmp/err" >&2
 }
 
 # Pids of the live processes of the run with umid UMID (a zombie holds
@@ -293,7 +353,7 @@ leftovers() {
 case_repeated_failures() {
 	local k i umid left=()
 	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
-		printf 'skip repeated_failures: needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL\n'
+		skip_case "needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL"
 		return 0
 	fi
 	k=$(uml_kernel)
@@ -351,17 +411,148 @@ case_interrupted() {
 	((${#left[@]} == 0)) || fail_case "interrupted: processes of $umid remain: ${left[*]}"
 }
 
-all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn real_oops real_hang repeated_failures timeout interrupted jobs)
+# The kernel build of this build dir copied to build dir B (75 MB: a
+# second), to be used with KERNEL_SRC=this tree: its prepare, configure and
+# build stages then find nothing to redo, so a self-test can run a second
+# make test without a second kernel build. Prints the tree.
+copy_build() {
+	local b=$1 src
+	uml_kernel >/dev/null
+	src=$(bash "$S/kernel-source.sh") || return 1
+	rm -rf "$b"
+	mkdir -p "$b"
+	cp -a "$KOBJ" "$b/$FLAVOR" || return 1
+	# The suites too; the list names binaries by path, so it is remade.
+	cp -a "$BUILD_DIR/tests" "$b/tests" || return 1
+	rm -f "$b/tests/suites.list"
+	printf '%s\n' "$src"
+}
+
+# Two make test runs in separate build dirs at the same time both pass,
+# each with its own UML instance, umid, results and locks, and neither
+# rebuilt the kernel.
+case_concurrent() {
+	local b2=$BUILD_DIR/selftest-concurrent src p1 p2 rc1=0 rc2=0 r1 r2 u1 u2
+	local suites=migrate,pagemap,range_fault
+	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
+		skip_case "needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL"
+		return 0
+	fi
+	src=$(copy_build "$b2") || { fail_case "concurrent: cannot copy the kernel build to $b2"; return; }
+	TESTS=$suites bash "$S/test.sh" >"$tmp/c1.out" 2>&1 &
+	p1=$!
+	BUILD_DIR=$b2 KERNEL_SRC=$src TESTS=$suites bash "$S/test.sh" >"$tmp/c2.out" 2>&1 &
+	p2=$!
+	wait "$p1" || rc1=$?
+	wait "$p2" || rc2=$?
+	((rc1 == 0)) || fail_case "concurrent: the run in $BUILD_DIR failed: $(tail -n 5 "$tmp/c1.out")"
+	((rc2 == 0)) || fail_case "concurrent: the run in $b2 failed: $(tail -n 5 "$tmp/c2.out")"
+	r1=$(sed -n 's/^test.sh: results: //p' "$tmp/c1.out")
+	r2=$(sed -n 's/^test.sh: results: //p' "$tmp/c2.out")
+	if [[ -z $r1 || -z $r2 || $r1 == "$r2" ]]; then
+		fail_case "concurrent: no separate results dirs ('$r1', '$r2')"
+		return
+	fi
+	[[ $r2 == "$b2"/results/* ]] || fail_case "concurrent: the second run's results are not under $b2: $r2"
+	u1=$(<"$r1/umid") u2=$(<"$r2/umid")
+	[[ $u1 != "$u2" ]] || fail_case "concurrent: both runs used umid $u1"
+	if ! grep -q 'passed, 0 failed' "$tmp/c1.out" || ! grep -q 'passed, 0 failed' "$tmp/c2.out"; then
+		fail_case "concurrent: a run has failures"
+	fi
+	# At the same time: each UML started (umid written) before the other
+	# one's job ended (exit-status written).
+	if ! awk -v s1="$(stat -c %.3Y "$r1/umid")" -v e1="$(stat -c %.3Y "$r1/exit-status")" \
+		-v s2="$(stat -c %.3Y "$r2/umid")" -v e2="$(stat -c %.3Y "$r2/exit-status")" \
+		'BEGIN { exit !(s1 < e2 && s2 < e1) }'; then
+		fail_case "concurrent: the two UML runs did not overlap"
+	fi
+	if grep -q '^  CC ' "$b2/$FLAVOR/build.log"; then
+		fail_case "concurrent: the copied build dir recompiled the kernel"
+	fi
+	rm -rf "$b2"
+}
+
+# make test as an unprivileged user. As root (CI) the case creates the
+# user umhmm-test when absent and runs as it with setpriv, in a build dir
+# that user owns (this kernel build copied in, KERNEL_SRC this tree); not
+# root, it runs as the invoking user, who is unprivileged already. The
+# suites pass; inside UML, / (the host's root, hostfs) is read-only and a
+# write there fails, while the results dir takes writes, which land on
+# the host owned by that user.
+case_unprivileged() {
+	local user b3=$BUILD_DIR/selftest-unprivileged src k r probe created=
+	local -a as=()
+	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
+		skip_case "needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL"
+		return 0
+	fi
+	if ((EUID == 0)); then
+		user=umhmm-test
+		if ! id -u "$user" >/dev/null 2>&1; then
+			if ! command -v useradd >/dev/null; then
+				skip_case "running as root without useradd: no unprivileged user to run as"
+				return 0
+			fi
+			useradd --system --no-create-home --home-dir /nonexistent \
+				--shell /usr/sbin/nologin "$user" ||
+				{ fail_case "unprivileged: useradd $user failed"; return; }
+			created=1
+		fi
+		command -v setpriv >/dev/null ||
+			{ skip_case "running as root without setpriv: cannot switch to $user"; return 0; }
+		as=(setpriv "--reuid=$user" "--regid=$user" --init-groups --reset-env --)
+	else
+		user=$(id -un)
+	fi
+	src=$(copy_build "$b3") || { fail_case "unprivileged: cannot copy the kernel build to $b3"; return; }
+	((EUID != 0)) || chown -R "$user:" "$b3"
+	# The user's own PATH and a ccache dir it can write; Kconfig notices
+	# tools of the invoking user's PATH missing and the build relinks.
+	if ! "${as[@]}" env PATH=/usr/local/bin:/usr/bin:/bin HOME=/nonexistent \
+		CCACHE_DIR="$b3/.ccache" BUILD_DIR="$b3" KERNEL_SRC="$src" \
+		TESTS=migrate,range_fault bash "$S/test.sh" >"$tmp/u.out" 2>&1; then
+		fail_case "unprivileged: make test as $user failed: $(tail -n 5 "$tmp/u.out")"
+	fi
+	grep -q 'passed, 0 failed' "$tmp/u.out" || fail_case "unprivileged: no passing summary as $user"
+
+	# Inside UML: / refuses a write, the results dir takes one.
+	k=$b3/$FLAVOR/linux r=$b3/results/rw probe=/umhmm-rw-probe-$$
+	"${as[@]}" mkdir -p "$r"
+	# shellcheck disable=SC2016 # expanded inside UML
+	if ! "${as[@]}" env PATH=/usr/local/bin:/usr/bin:/bin BUILD_DIR="$b3" bash "$S/run.sh" -t 60 -k "$k" "$r" -- bash -c '
+		if echo x >"$1" 2>/dev/null; then echo "wrote $1"; exit 1; fi
+		if touch "$2/probe" 2>/dev/null; then echo "wrote $2/probe"; exit 1; fi
+		grep -q " / hostfs ro[, ]" /proc/mounts || { echo "/ is not hostfs ro"; exit 1; }
+		echo ok >"$UMHMM_OUT/probe"
+		# Root inside UML may remount /, but writes still go through
+		# the host with the invoking user'"'"'s rights.
+		if mount -o remount,rw / 2>/dev/null && echo x >"$1" 2>/dev/null; then
+			echo "wrote $1 after remounting / read-write"; exit 1
+		fi' _ "$probe" "$UMHMM_ROOT" >"$tmp/u2.out" 2>&1; then
+		fail_case "unprivileged: the write checks failed in UML: $(grep -v '^\[' "$tmp/u2.out" | tail -n 5)"
+	fi
+	[[ ! -e $probe ]] || { fail_case "unprivileged: a write to / inside UML reached the host"; rm -f "$probe"; }
+	[[ $(cat "$r/probe" 2>/dev/null) == ok ]] || fail_case "unprivileged: the results dir took no write"
+	[[ ! -e $r/probe || $(stat -c %U "$r/probe") == "$user" ]] ||
+		fail_case "unprivileged: the results file is not owned by $user"
+	rm -rf "$b3"
+	[[ -z $created ]] || userdel "$user" 2>/dev/null || true
+}
+
+all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
 	declare -F "case_$c" >/dev/null || die "unknown case '$c' (known: ${all[*]})"
 	n=${#failures[@]}
+	skipped=
 	"case_$c"
-	if ((${#failures[@]} == n)); then
-		printf 'ok   %s\n' "$c"
-	else
+	if ((${#failures[@]} != n)); then
 		printf 'FAIL %s\n' "$c"
+	elif [[ -n $skipped ]]; then
+		printf 'skip %s: %s\n' "$c" "$skipped"
+	else
+		printf 'ok   %s\n' "$c"
 	fi
 done
 ((${#failures[@]} == 0)) || die "${#failures[@]} failure(s)"
