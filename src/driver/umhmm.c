@@ -85,6 +85,7 @@ struct umhmm_counters {
 	atomic64_t stalls;
 	atomic64_t stall_waits;
 	atomic64_t stall_device;
+	atomic64_t race_migrations;
 };
 
 static struct umhmm_counters umhmm_counters[UMHMM_MAX_DEVICES];
@@ -129,6 +130,7 @@ struct umhmm_device {
 	unsigned int race_fault;
 	unsigned int fail_locked;
 	unsigned int stall;
+	unsigned int race_migrate;
 };
 
 /* One open file: a mirror of the opener's address space. */
@@ -712,12 +714,42 @@ static void umhmm_release_locks(struct vm_area_struct *vma,
 	}
 }
 
+/* A nested migration of one hole or zero page to device memory. */
+static void umhmm_migrate_hole(struct umhmm_device *udev,
+			       struct vm_area_struct *vma, unsigned long addr)
+{
+	unsigned long src = 0, dst = 0;
+	struct migrate_vma args = {
+		.vma = vma,
+		.start = addr,
+		.end = addr + PAGE_SIZE,
+		.src = &src,
+		.dst = &dst,
+		.pgmap_owner = udev->owner,
+		.flags = MIGRATE_VMA_SELECT_SYSTEM,
+	};
+	struct page *dpage;
+
+	if (migrate_vma_setup(&args))
+		return;
+	if ((src & MIGRATE_PFN_MIGRATE) && !migrate_pfn_to_page(src)) {
+		dpage = umhmm_alloc_page(udev);
+		if (dpage) {
+			clear_highpage(dpage->zone_device_data);
+			dst = migrate_pfn(page_to_pfn(dpage));
+		}
+	}
+	migrate_vma_pages(&args);
+	migrate_vma_finalize(&args);
+}
+
 /*
  * Injected races between migrate_vma_setup() and migrate_vma_pages(): a
- * CPU fault on a selected hole or zero page (the device page must then not
- * be inserted over the new CPU page), and an extra reference on a selected
- * source page (its migration must fail and leave it in place).  The pages
- * held are marked in @held for umhmm_release_busy().
+ * CPU fault or a nested migration on a selected hole or zero page (the
+ * device page must then not be inserted over the new page), and an extra
+ * reference on a selected source page (its migration must fail and leave
+ * it in place).  The pages held are marked in @held for
+ * umhmm_release_busy().
  */
 static void umhmm_inject_races(struct umhmm_device *udev,
 			       struct migrate_vma *args, unsigned long *held)
@@ -737,6 +769,11 @@ static void umhmm_inject_races(struct umhmm_device *udev,
 				folio_get(page_folio(spage));
 				__set_bit(i, held);
 			}
+			continue;
+		}
+		if (umhmm_inject(udev, &udev->race_migrate,
+				 &udev->cnt->race_migrations)) {
+			umhmm_migrate_hole(udev, args->vma, addr);
 			continue;
 		}
 		if (!umhmm_inject(udev, &udev->race_fault,
@@ -1269,6 +1306,7 @@ static void umhmm_get_stats(struct umhmm_device *udev, struct umhmm_stats *s)
 	s->stalls = atomic64_read(&c->stalls);
 	s->stall_waits = atomic64_read(&c->stall_waits);
 	s->stall_device = atomic64_read(&c->stall_device);
+	s->race_migrations = atomic64_read(&c->race_migrations);
 }
 
 static long umhmm_ioctl(struct file *file, unsigned int cmd,
@@ -1338,6 +1376,7 @@ static long umhmm_ioctl(struct file *file, unsigned int cmd,
 		udev->race_fault = u.inject.race_fault;
 		udev->fail_locked = u.inject.locked;
 		udev->stall = u.inject.stall;
+		udev->race_migrate = u.inject.race_migrate;
 		spin_unlock(&udev->lock);
 		break;
 	default:

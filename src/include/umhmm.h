@@ -110,6 +110,7 @@ struct umhmm_stats {
 	__u64 stalls;			/* migrations, umhmm_inject.stall */
 	__u64 stall_waits;		/* of which the fault waited */
 	__u64 stall_device;		/* and then found the device page */
+	__u64 race_migrations;		/* pages, umhmm_inject.race_migrate */
 };
 
 /*
@@ -130,6 +131,10 @@ struct umhmm_stats {
  * @stall:	in the next stall migrate ioctls, fault the first page held for
  *		migration from another task (HMM_PFN_REQ_FAULT) and go on only
  *		once that fault waits on its migration entry (at most 10 s)
+ * @race_migrate: migrate the next race_migrate holes or zero pages to the
+ *		device from a nested migration between migrate_vma_setup() and
+ *		migrate_vma_pages(), as another device would: the outer
+ *		migration must leave the page the nested one inserted
  */
 struct umhmm_inject {
 	__u32 size;
@@ -139,6 +144,7 @@ struct umhmm_inject {
 	__u32 race_fault;
 	__u32 locked;
 	__u32 stall;
+	__u32 race_migrate;
 	__u32 reserved;			/* must be 0 */
 };
 
