@@ -4,9 +4,11 @@
  * FOLL_PIN | FOLL_LONGTERM (through the kernel's gup_test), pages a pipe
  * holds references to (vmsplice()), and, injected by the driver between
  * migrate_vma_setup() and migrate_vma_pages(), an extra reference on a
- * source page and a CPU fault on a hole the device was about to fill, and,
- * before a collection (migrate_vma_setup() or an eviction's
- * migrate_device_range()), a page another holder keeps locked.
+ * source page, and a CPU fault or another migration on a hole the device
+ * was about to fill; before a collection (migrate_vma_setup() or an
+ * eviction's migrate_device_range()), a page another holder keeps locked;
+ * and a device fault that meets the migration entries of a migration in
+ * flight.
  *
  * Why: a migration must never move a page another user can still reach:
  * a pinned page is refused while its page table entry is unmapped
@@ -14,10 +16,12 @@
  * unmapped and must then be put back, migration entries removed
  * (migrate_device_unmap()'s restore loop), a page referenced after setup
  * fails folio_migrate_mapping(), and a page the CPU faulted in meanwhile
- * must not be overwritten by the device page (migrate_vma_insert_page());
- * a locked page is skipped, and eviction retries it.
- * In every case the data stays where it was, intact, and the next
- * migration once the holder is gone succeeds.
+ * or another migration filled meanwhile must not be overwritten by the
+ * device page (migrate_vma_insert_page()); a locked page is skipped, and
+ * eviction retries it; a fault that meets a migration entry waits for the
+ * migration and finds the page where it went. In every case the data
+ * stays where it was, intact, and the next migration once the holder is
+ * gone succeeds.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -323,6 +327,60 @@ START_TEST(test_inject_locked_evict)
 }
 END_TEST
 
+/*
+ * A device fault meets a migration in flight: hmm_range_fault() from a
+ * worker sleeps on the migration entry of the first page until the
+ * migration is done, then finds the page in device memory.
+ */
+START_TEST(test_fault_waits_for_migration)
+{
+	unsigned char *buf = test_map_anon(NPAGES);
+	struct umhmm_inject in = { .size = sizeof(in), .stall = 1 };
+	struct umhmm_stats before, after;
+
+	fill_pattern(buf, NPAGES * page_size, 27);
+	umhmm_stats(fd0, &before);
+	ck_assert_int_eq(ioctl(fd0, UMHMM_IOC_INJECT, &in), 0);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
+				   NULL, 0), NPAGES);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_eq(after.stalls - before.stalls, 1);
+	ck_assert_uint_eq(after.stall_waits - before.stall_waits, 1);
+	ck_assert_uint_eq(after.stall_device - before.stall_device, 1);
+	assert_range_states(fd0, buf, 0, NPAGES, UMHMM_PAGE_DEVICE_LOCAL,
+			    "migrated");
+	ck_assert_pattern(buf, NPAGES * page_size, 27);
+}
+END_TEST
+
+/*
+ * Another migration fills the first holes with device pages after
+ * migrate_vma_setup(): the outer migration leaves them, and frees the
+ * destinations it had allocated for them.
+ */
+START_TEST(test_inject_race_migrate)
+{
+	const uint32_t race = 4;
+	unsigned char *buf = test_map_anon(NPAGES);
+	struct umhmm_inject in = { .size = sizeof(in), .race_migrate = race };
+	struct umhmm_stats before, after;
+
+	umhmm_stats(fd0, &before);
+	ck_assert_int_eq(ioctl(fd0, UMHMM_IOC_INJECT, &in), 0);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
+				   NULL, 0), NPAGES - race);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_eq(after.race_migrations - before.race_migrations, race);
+	ck_assert_uint_eq(after.pages_allocated - before.pages_allocated,
+			  NPAGES + race);
+	ck_assert_uint_eq(after.pages_freed - before.pages_freed, race);
+	ck_assert_int_eq(umhmm_pages_in_use(fd0), NPAGES);
+	assert_range_states(fd0, buf, 0, NPAGES, UMHMM_PAGE_DEVICE_LOCAL,
+			    "on device");
+	ck_assert_int_eq(first_nonzero(buf, NPAGES * page_size), -1);
+}
+END_TEST
+
 static Suite *busy_suite(void)
 {
 	Suite *s = umhmm_suite_create("busy");
@@ -336,8 +394,10 @@ static Suite *busy_suite(void)
 	tcase_add_loop_test(inject, test_inject_busy, 0, 2);
 	tcase_add_loop_test(inject, test_inject_race_fault, 0, 2);
 	tcase_add_test(inject, test_inject_race_fault_zero_pages);
+	tcase_add_test(inject, test_inject_race_migrate);
 	tcase_add_test(inject, test_inject_locked_to_device);
 	tcase_add_test(inject, test_inject_locked_evict);
+	tcase_add_test(inject, test_fault_waits_for_migration);
 	suite_add_tcase(s, inject);
 	return s;
 }

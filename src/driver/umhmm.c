@@ -41,6 +41,7 @@
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 
 #include "umhmm.h"
@@ -81,6 +82,10 @@ struct umhmm_counters {
 	atomic64_t busy_injected;
 	atomic64_t race_faults;
 	atomic64_t locked_injected;
+	atomic64_t stalls;
+	atomic64_t stall_waits;
+	atomic64_t stall_device;
+	atomic64_t race_migrations;
 };
 
 static struct umhmm_counters umhmm_counters[UMHMM_MAX_DEVICES];
@@ -124,6 +129,8 @@ struct umhmm_device {
 	unsigned int fail_busy;
 	unsigned int race_fault;
 	unsigned int fail_locked;
+	unsigned int stall;
+	unsigned int race_migrate;
 };
 
 /* One open file: a mirror of the opener's address space. */
@@ -707,12 +714,42 @@ static void umhmm_release_locks(struct vm_area_struct *vma,
 	}
 }
 
+/* A nested migration of one hole or zero page to device memory. */
+static void umhmm_migrate_hole(struct umhmm_device *udev,
+			       struct vm_area_struct *vma, unsigned long addr)
+{
+	unsigned long src = 0, dst = 0;
+	struct migrate_vma args = {
+		.vma = vma,
+		.start = addr,
+		.end = addr + PAGE_SIZE,
+		.src = &src,
+		.dst = &dst,
+		.pgmap_owner = udev->owner,
+		.flags = MIGRATE_VMA_SELECT_SYSTEM,
+	};
+	struct page *dpage;
+
+	if (migrate_vma_setup(&args))
+		return;
+	if ((src & MIGRATE_PFN_MIGRATE) && !migrate_pfn_to_page(src)) {
+		dpage = umhmm_alloc_page(udev);
+		if (dpage) {
+			clear_highpage(dpage->zone_device_data);
+			dst = migrate_pfn(page_to_pfn(dpage));
+		}
+	}
+	migrate_vma_pages(&args);
+	migrate_vma_finalize(&args);
+}
+
 /*
  * Injected races between migrate_vma_setup() and migrate_vma_pages(): a
- * CPU fault on a selected hole or zero page (the device page must then not
- * be inserted over the new CPU page), and an extra reference on a selected
- * source page (its migration must fail and leave it in place).  The pages
- * held are marked in @held for umhmm_release_busy().
+ * CPU fault or a nested migration on a selected hole or zero page (the
+ * device page must then not be inserted over the new page), and an extra
+ * reference on a selected source page (its migration must fail and leave
+ * it in place).  The pages held are marked in @held for
+ * umhmm_release_busy().
  */
 static void umhmm_inject_races(struct umhmm_device *udev,
 			       struct migrate_vma *args, unsigned long *held)
@@ -734,6 +771,11 @@ static void umhmm_inject_races(struct umhmm_device *udev,
 			}
 			continue;
 		}
+		if (umhmm_inject(udev, &udev->race_migrate,
+				 &udev->cnt->race_migrations)) {
+			umhmm_migrate_hole(udev, args->vma, addr);
+			continue;
+		}
 		if (!umhmm_inject(udev, &udev->race_fault,
 				  &udev->cnt->race_faults))
 			continue;
@@ -749,6 +791,90 @@ static void umhmm_release_busy(struct migrate_vma *args, unsigned long *held)
 
 	for_each_set_bit(i, held, UMHMM_BATCH)
 		folio_put(page_folio(migrate_pfn_to_page(args->src[i])));
+}
+
+/*
+ * Injected stall: a fault from another task (a worker) on the first page
+ * held for migration, while the migration waits until that fault sleeps
+ * on the page's migration entry (at most 10 s). The fault must then find
+ * the page where the migration put it.
+ */
+struct umhmm_stall {
+	struct work_struct work;
+	struct umhmm_mirror *mirror;
+	unsigned long addr;
+	unsigned long pfn;
+	int ret;
+};
+
+static void umhmm_stall_fault(struct work_struct *work)
+{
+	struct umhmm_stall *st = container_of(work, struct umhmm_stall, work);
+	struct mm_struct *mm = st->mirror->notifier.mm;
+	struct hmm_range range = {
+		.notifier = &st->mirror->notifier,
+		.start = st->addr,
+		.end = st->addr + PAGE_SIZE,
+		.hmm_pfns = &st->pfn,
+		.default_flags = HMM_PFN_REQ_FAULT,
+		.dev_private_owner = st->mirror->udev->owner,
+	};
+
+	do {
+		range.notifier_seq = mmu_interval_read_begin(range.notifier);
+		mmap_read_lock(mm);
+		st->ret = hmm_range_fault(&range);
+		mmap_read_unlock(mm);
+	} while (st->ret == -EBUSY);
+}
+
+static struct umhmm_stall *umhmm_stall(struct umhmm_mirror *mirror,
+				       struct migrate_vma *args)
+{
+	struct umhmm_device *udev = mirror->udev;
+	unsigned long timeout = jiffies + 10 * HZ;
+	struct folio *folio = NULL;
+	struct umhmm_stall *st;
+	unsigned long i;
+
+	for (i = 0; i < args->npages && !folio; i++) {
+		struct page *spage = migrate_pfn_to_page(args->src[i]);
+
+		if (spage && (args->src[i] & MIGRATE_PFN_MIGRATE))
+			folio = page_folio(spage);
+	}
+	if (!folio)
+		return NULL;
+	st = kzalloc(sizeof(*st), GFP_KERNEL);
+	if (!st)
+		return NULL;
+	st->mirror = mirror;
+	st->addr = args->start + ((i - 1) << PAGE_SHIFT);
+	INIT_WORK(&st->work, umhmm_stall_fault);
+	queue_work(system_unbound_wq, &st->work);
+
+	while (!folio_test_waiters(folio) && time_before(jiffies, timeout))
+		schedule_timeout_uninterruptible(1);
+	if (folio_test_waiters(folio))
+		atomic64_inc(&udev->cnt->stall_waits);
+	return st;
+}
+
+/* Called without the mmap lock: the fault may still need it. */
+static void umhmm_stall_end(struct umhmm_device *udev, struct umhmm_stall *st)
+{
+	struct page *page;
+
+	if (!st)
+		return;
+	flush_work(&st->work);
+	if (!st->ret && (st->pfn & HMM_PFN_VALID)) {
+		page = hmm_pfn_to_page(st->pfn);
+		if (umhmm_is_our_page(page) &&
+		    umhmm_page_chunk(page)->udev == udev)
+			atomic64_inc(&udev->cnt->stall_device);
+	}
+	kfree(st);
 }
 
 /* A destination allocated in bulk (UMHMM_F_PREALLOC) that no page uses. */
@@ -767,6 +893,7 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 	unsigned long src[UMHMM_BATCH], dst[UMHMM_BATCH];
 	DECLARE_BITMAP(held, UMHMM_BATCH);
 	DECLARE_BITMAP(locked, UMHMM_BATCH);
+	struct umhmm_stall *st = NULL;
 	unsigned long addr, end = r->addr + (r->npages << PAGE_SHIFT);
 	struct migrate_vma args = {
 		.src = src,
@@ -808,6 +935,8 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 			break;
 		bitmap_zero(held, UMHMM_BATCH);
 		umhmm_inject_races(udev, &args, held);
+		if (!st && umhmm_inject(udev, &udev->stall, &udev->cnt->stalls))
+			st = umhmm_stall(mirror, &args);
 
 		if (!to_device) {
 			umhmm_copy_to_system(udev, &args, true);
@@ -853,6 +982,7 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 					    &udev->cnt->migrated_to_system);
 	}
 	mmap_read_unlock(mm);
+	umhmm_stall_end(udev, st);
 	mmput(mm);
 	return ret;
 }
@@ -1173,6 +1303,10 @@ static void umhmm_get_stats(struct umhmm_device *udev, struct umhmm_stats *s)
 	s->busy_injected = atomic64_read(&c->busy_injected);
 	s->race_faults = atomic64_read(&c->race_faults);
 	s->locked_injected = atomic64_read(&c->locked_injected);
+	s->stalls = atomic64_read(&c->stalls);
+	s->stall_waits = atomic64_read(&c->stall_waits);
+	s->stall_device = atomic64_read(&c->stall_device);
+	s->race_migrations = atomic64_read(&c->race_migrations);
 }
 
 static long umhmm_ioctl(struct file *file, unsigned int cmd,
@@ -1241,6 +1375,8 @@ static long umhmm_ioctl(struct file *file, unsigned int cmd,
 		udev->fail_busy = u.inject.busy;
 		udev->race_fault = u.inject.race_fault;
 		udev->fail_locked = u.inject.locked;
+		udev->stall = u.inject.stall;
+		udev->race_migrate = u.inject.race_migrate;
 		spin_unlock(&udev->lock);
 		break;
 	default:

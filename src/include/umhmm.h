@@ -107,6 +107,10 @@ struct umhmm_stats {
 	__u64 busy_injected;		/* pages, umhmm_inject.busy */
 	__u64 race_faults;		/* pages, umhmm_inject.race_fault */
 	__u64 locked_injected;		/* pages, umhmm_inject.locked */
+	__u64 stalls;			/* migrations, umhmm_inject.stall */
+	__u64 stall_waits;		/* of which the fault waited */
+	__u64 stall_device;		/* and then found the device page */
+	__u64 race_migrations;		/* pages, umhmm_inject.race_migrate */
 };
 
 /*
@@ -124,6 +128,13 @@ struct umhmm_stats {
  * @locked:	lock the next locked pages before migrate_vma_setup() or
  *		migrate_device_range() collects them, as a concurrent migration
  *		holding them would: they are skipped (an eviction retries them)
+ * @stall:	in the next stall migrate ioctls, fault the first page held for
+ *		migration from another task (HMM_PFN_REQ_FAULT) and go on only
+ *		once that fault waits on its migration entry (at most 10 s)
+ * @race_migrate: migrate the next race_migrate holes or zero pages to the
+ *		device from a nested migration between migrate_vma_setup() and
+ *		migrate_vma_pages(), as another device would: the outer
+ *		migration must leave the page the nested one inserted
  */
 struct umhmm_inject {
 	__u32 size;
@@ -132,6 +143,8 @@ struct umhmm_inject {
 	__u32 busy;
 	__u32 race_fault;
 	__u32 locked;
+	__u32 stall;
+	__u32 race_migrate;
 	__u32 reserved;			/* must be 0 */
 };
 

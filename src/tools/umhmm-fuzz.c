@@ -191,6 +191,11 @@ int main(int argc, char **argv)
 			arg.inject.size = sizeof(arg.inject);
 			arg.inject.fail_alloc = rnd() % 4;
 			arg.inject.fail_copy = rnd() % 4;
+			arg.inject.busy = rnd() % 4;
+			arg.inject.race_fault = rnd() % 4;
+			arg.inject.locked = rnd() % 4;
+			arg.inject.stall = rnd() % 2;
+			arg.inject.race_migrate = rnd() % 4;
 			arg.inject.reserved = 0;
 		}
 		/* An argument pointer that is not ours, now and then. */
