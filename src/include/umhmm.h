@@ -15,7 +15,11 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define UMHMM_ABI_VERSION	1
+/*
+ * 2: struct umhmm_inject and struct umhmm_stats grew (busy, race and stall
+ * injections), UMHMM_IOC_PGMAP and UMHMM_F_PREALLOC were added.
+ */
+#define UMHMM_ABI_VERSION	2
 
 /* struct umhmm_range.flags */
 /* READ/WRITE: do not fault pages in (no HMM_PFN_REQ_FAULT). */
