@@ -250,52 +250,9 @@ fi
 
 # Boot and job times come from the guest's uptime at the job's start and
 # end (UML's clock is the host's).
-if [[ -s $results/timing ]]; then
-	boot_up="" job_up=""
-	while read -r what up; do
-		case $what in
-		boot) boot_up=$up ;;
-		job) job_up=$up ;;
-		esac
-	done <"$results/timing"
-	to_us() { local s=${1%.*} f=${1#*.}00; printf '%s\n' "$((10#$s * 1000000 + 10#${f:0:2} * 10000))"; }
-	if [[ -n $boot_up ]]; then
-		phase_record boot "$(fmt_seconds "$(to_us "$boot_up")")"
-		if [[ -n $job_up ]]; then
-			phase_record "${UMHMM_JOB_PHASE:-job}" "$(fmt_seconds "$(($(to_us "$job_up") - $(to_us "$boot_up")))")"
-		fi
-	fi
-fi
+record_guest_timing "$results"
 info "UML ran for $(fmt_seconds "$((t1 - t0))") s"
 
-if [[ -s $console ]]; then
-	# Report every splat with what follows it and the test that was
-	# running: the last "umhmm: running NAME" marker before it.
-	if ! awk -v re="$SPLAT_REGEX" -v file="$console" '
-		{ sub(/\r$/, ""); line[NR] = $0 }
-		END {
-			n = 0; until_ = 0; current = ""
-			for (i = 1; i <= NR; i++) {
-				l = line[i]
-				if (l ~ /umhmm: running /) {
-					current = l
-					sub(/.*umhmm: running /, "", current)
-					continue
-				}
-				if (i <= until_ || l !~ re)
-					continue
-				n++
-				printf "--- kernel splat at %s:%d, while running %s ---\n", file, i, (current == "" ? "(no test yet: boot or init)" : current)
-				until_ = i + 20
-				for (j = i; j <= until_ && j <= NR; j++)
-					print line[j]
-				print "---"
-			}
-			exit n > 0
-		}' "$console" >&2; then
-		info "the kernel logged a splat (see above and $console)"
-		fail=1
-	fi
-fi
+report_splats "$console" || fail=1
 
 [[ -z $fail ]] || exit 1
