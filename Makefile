@@ -4,7 +4,7 @@
 
 export FLAVOR BUILD_DIR KERNEL_SRC TESTS
 
-.PHONY: test coverage selftests bench fuzz check lint shell deps clean
+.PHONY: test coverage selftests bench bench-vm fuzz check lint shell deps clean
 
 test:
 	@bash scripts/test.sh
@@ -17,6 +17,9 @@ selftests:
 
 bench:
 	@bash scripts/bench.sh
+
+bench-vm:
+	@bash scripts/bench-vm.sh
 
 fuzz:
 	@bash scripts/fuzz.sh
