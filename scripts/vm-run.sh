@@ -38,6 +38,12 @@ results=$1
 shift 2
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || die "-t wants a whole number of seconds, not '$timeout_s'"
 
+accel=${UMHMM_VM_ACCEL:-auto}
+case $accel in
+auto | kvm | tcg) ;;
+*) die "UMHMM_VM_ACCEL=$accel: want auto, kvm or tcg" ;;
+esac
+
 qemu="qemu-system-x86_64"
 command -v "$qemu" >/dev/null || die "$qemu is missing: run scripts/deps.sh vm"
 command -v busybox >/dev/null || die "busybox is missing: run scripts/deps.sh vm"
@@ -71,17 +77,12 @@ kvm_works() {
 
 # The host's CPU, less the capability MSR that nested KVM often refuses.
 kvm_cpu=host,-arch-capabilities
-accel=${UMHMM_VM_ACCEL:-auto}
-case $accel in
-auto)
+if [[ $accel == auto ]]; then
 	accel=tcg
 	if kvm_works; then
 		accel=kvm
 	fi
-	;;
-kvm | tcg) ;;
-*) die "UMHMM_VM_ACCEL=$accel: want auto, kvm or tcg" ;;
-esac
+fi
 cpu=max
 [[ $accel == tcg ]] || cpu=$kvm_cpu
 
