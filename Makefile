@@ -4,7 +4,7 @@
 
 export FLAVOR BUILD_DIR KERNEL_SRC TESTS
 
-.PHONY: test coverage selftests bench profile fuzz faultsweep check lint shell deps clean
+.PHONY: test coverage selftests bench bench-vm profile fuzz faultsweep check lint shell deps clean
 
 test:
 	@bash scripts/test.sh
@@ -17,6 +17,9 @@ selftests:
 
 bench:
 	@bash scripts/bench.sh
+
+bench-vm:
+	@bash scripts/bench-vm.sh
 
 profile:
 	@bash scripts/profile.sh

@@ -69,26 +69,10 @@ for ((i = 1; i <= runs; i++)); do
 	fi
 done
 
-# median, min and max per measurement, in the order first sampled.
-awk -F'\t' '
-	!($1 in n) { order[++k] = $1 }
-	{ v[$1, ++n[$1]] = $2 }
-	END {
-		for (j = 1; j <= k; j++) {
-			m = order[j]; c = n[m]
-			for (a = 1; a <= c; a++) s[a] = v[m, a] + 0
-			for (a = 1; a <= c; a++) for (b = a + 1; b <= c; b++)
-				if (s[b] < s[a]) { t = s[a]; s[a] = s[b]; s[b] = t }
-			med = (c % 2) ? s[(c + 1) / 2] : (s[c / 2] + s[c / 2 + 1]) / 2
-			printf "%s\t%.3f\t%.3f\t%.3f\t%d\n", m, med, s[1], s[c], c
-		}
-	}' "$samples" >"$bench_out/bench.tsv"
+bench_summary "$samples" >"$bench_out/bench.tsv"
 
 {
-	printf 'machine: %s, %s cores, %s GiB, host kernel %s\n' \
-		"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
-		"$(nproc)" "$(awk '/^MemTotal/ { printf "%d", $2 / 1048576 }' /proc/meminfo)" \
-		"$(uname -r | cut -d- -f1)"
+	bench_machine
 	printf 'kernel under test: %s, FLAVOR=%s\n\n' "$(kernel_full_version "$SRC")" "$FLAVOR"
 	printf '%-12s %9s %8s %8s %5s  %s\n' measure median min max runs "share of loop"
 	# The loop.s phases: rebuild, boot (to the job), suites, coverage.

@@ -19,30 +19,12 @@ cc=$(umhmm_cc)
 # directory reuses the objects of the first. Instrumented objects embed
 # their .gcda path and still miss, as they must.
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-/}
-# A coverage kernel (CONFIG_GCOV_KERNEL) instruments only the files that
-# coverage/files.list measures: a faster kernel than profiling everything,
-# and the counters coverage.sh reads. Kbuild takes GCOV_PROFILE_<obj>
-# per object name, in whatever directory the object is.
-profile=()
-if grep -qx "CONFIG_GCOV_KERNEL=y" "$KOBJ/.config"; then
-	mapfile -t measured < <(measured_files)
-	((${#measured[@]})) || die "coverage/files.list lists no file to instrument"
-	for f in "${measured[@]}"; do
-		b=${f##*/}
-		profile+=("GCOV_PROFILE_${b%.c}.o=y")
-	done
-fi
+gcov_profile_args "$KOBJ/.config"
 log=$KOBJ/build.log
 phase_begin build
 if ! make -C "$src" ARCH=um SUBARCH=x86_64 O="$KOBJ" CC="$cc" \
-	-j"$(nproc)" "${profile[@]}" linux >"$log" 2>&1; then
-	# With -j the first compiler error can scroll out of the tail.
-	if grep -q -E "(error|undefined reference)" "$log"; then
-		printf "%s: first errors:\n" "$UMHMM_SCRIPT" >&2
-		grep -E -A2 -m 5 "(: error:|undefined reference)" "$log" >&2 || true
-		printf "%s: last 40 lines of %s:\n" "$UMHMM_SCRIPT" "$log" >&2
-	fi
-	tail -n 40 "$log" >&2
+	-j"$(nproc)" "${GCOV_PROFILE_ARGS[@]}" linux >"$log" 2>&1; then
+	kbuild_failed "$log"
 	die "kernel build failed (full log: $log)"
 fi
 [[ -x $KOBJ/linux ]] || die "the build succeeded but $KOBJ/linux is missing (log: $log)"

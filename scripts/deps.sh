@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Make sure the Debian packages the pipeline needs are installed.
 # Quiet when nothing is missing, so `make test` stays readable.
+#
+#   deps.sh [GROUP...]   optional groups: vm (QEMU and the initramfs tools
+#                        of make bench-vm)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -10,6 +13,13 @@ PACKAGES=(
 	pkg-config lcov shellcheck xz-utils ccache git patch rsync coreutils
 	util-linux
 )
+
+for group in "$@"; do
+	case $group in
+	vm) PACKAGES+=(qemu-system-x86 busybox-static cpio) ;;
+	*) die "unknown package group '$group' (known: vm)" ;;
+	esac
+done
 
 command -v dpkg-query >/dev/null ||
 	die "no dpkg-query: this check knows Debian packages only; install the equivalents of: ${PACKAGES[*]}"

@@ -39,7 +39,13 @@ done
 	die "unknown FLAVOR '$FLAVOR' (known: ${KNOWN_FLAVORS[*]})"
 unset _f _umhmm_known
 
-KOBJ=$BUILD_DIR/$FLAVOR
+# UMHMM_KOBJ names another Kbuild output directory: make bench-vm reads
+# the coverage of its x86_64 kernel ($BUILD_DIR/vm) with coverage.sh.
+KOBJ=${UMHMM_KOBJ:-$BUILD_DIR/$FLAVOR}
+case $KOBJ in
+/*) ;;
+*) die "UMHMM_KOBJ=$KOBJ must be an absolute path" ;;
+esac
 export UMHMM_ROOT BUILD_DIR FLAVOR KOBJ
 
 # One regex for every kind of kernel splat, so run.sh and the self-tests
@@ -602,4 +608,314 @@ gcov_unpack() {
 	mkdir -p "$results/gcov"
 	tar -C "$results/gcov" -xf "$results/gcov.tar" || die "cannot unpack $results/gcov.tar"
 	rm -f "$results/gcov.tar"
+}
+
+# --- Kernel configuration and build ------------------------------------------
+
+# merge_fragments SRC OBJ ARCH FRAGMENT...: OBJ/.config from allnoconfig and
+# the fragments (merge_config.sh -n, later fragments win). Kconfig silently
+# drops any option whose dependencies are not met, so every requested value
+# is checked afterwards: returns 1, with the list, when one did not land.
+merge_fragments() {
+	local src=$1 obj=$2 arch=$3
+	shift 3
+	local -a fragments=("$@") order=() bad=()
+	local log=$obj/configure.log f line sym val got
+	mkdir -p "$obj" || die "cannot create $obj"
+	if ! (cd "$src" && ARCH=$arch SUBARCH=x86_64 "$src/scripts/kconfig/merge_config.sh" \
+		-n -O "$obj" "${fragments[@]}") >"$log" 2>&1; then
+		tail -n 40 "$log" >&2
+		die "merge_config.sh failed (full log: $log)"
+	fi
+	local -A req=() req_from=() have=()
+	for f in "${fragments[@]}"; do
+		while IFS= read -r line; do
+			if [[ $line =~ ^(CONFIG_[A-Za-z0-9_]+)=(.*)$ ]]; then
+				sym=${BASH_REMATCH[1]} val=${BASH_REMATCH[2]}
+			elif [[ $line =~ ^#\ (CONFIG_[A-Za-z0-9_]+)\ is\ not\ set ]]; then
+				sym=${BASH_REMATCH[1]} val=n
+			else
+				continue
+			fi
+			[[ -n ${req[$sym]:-} ]] || order+=("$sym")
+			req[$sym]=$val
+			req_from[$sym]=${f##*/}
+		done <"$f"
+	done
+	while IFS= read -r line; do
+		if [[ $line =~ ^(CONFIG_[A-Za-z0-9_]+)=(.*)$ ]]; then
+			have[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+		fi
+	done <"$obj/.config"
+	for sym in "${order[@]}"; do
+		got=${have[$sym]:-n}
+		if [[ ${req[$sym]} == n ]]; then
+			[[ $got == n ]] && continue
+		elif [[ ${req[$sym]} == "$got" ]]; then
+			continue
+		fi
+		[[ $got != n ]] || got="not set"
+		bad+=("$sym: requested ${req[$sym]} (${req_from[$sym]}), got $got")
+	done
+	((${#bad[@]})) || return 0
+	{
+		printf '%s: %d requested option(s) did not land in %s:\n' "$UMHMM_SCRIPT" "${#bad[@]}" "$obj/.config"
+		printf '  %s\n' "${bad[@]}"
+		printf '  (unmet dependencies? see the Kconfig entries; log: %s)\n' "$log"
+	} >&2
+	return 1
+}
+
+# gcov_profile_args CONFIG: for a coverage kernel (CONFIG_GCOV_KERNEL),
+# the make arguments that instrument exactly coverage/files.list: a faster
+# kernel than profiling everything, and the counters coverage.sh reads.
+# Kbuild takes GCOV_PROFILE_<obj> per object name, in whatever directory
+# the object is. Sets GCOV_PROFILE_ARGS.
+gcov_profile_args() {
+	local f b
+	local -a measured
+	GCOV_PROFILE_ARGS=()
+	grep -qx "CONFIG_GCOV_KERNEL=y" "$1" || return 0
+	mapfile -t measured < <(measured_files)
+	((${#measured[@]})) || die "coverage/files.list lists no file to instrument"
+	for f in "${measured[@]}"; do
+		b=${f##*/}
+		GCOV_PROFILE_ARGS+=("GCOV_PROFILE_${b%.c}.o=y")
+	done
+}
+
+# kbuild_failed LOG: show the first compiler errors and the end of LOG.
+kbuild_failed() {
+	local log=$1
+	# With -j the first compiler error can scroll out of the tail.
+	if grep -q -E "(error|undefined reference)" "$log"; then
+		printf "%s: first errors:\n" "$UMHMM_SCRIPT" >&2
+		grep -E -A2 -m 5 "(: error:|undefined reference)" "$log" >&2 || true
+		printf "%s: last 40 lines of %s:\n" "$UMHMM_SCRIPT" "$log" >&2
+	fi
+	tail -n 40 "$log" >&2
+}
+
+# build_suites SRC: umhmm's libcheck suites, built once into
+# $BUILD_DIR/tests for every flavor and route; sets SUITES to their paths.
+build_suites() {
+	local src=$1 list=$BUILD_DIR/tests/suites.list
+	phase_begin tests-build
+	(
+		lock tests
+		make -s -C "$UMHMM_ROOT/tests" O="$BUILD_DIR/tests" KSRC="$src"
+	) || die "building the test suites failed"
+	phase_end tests-build
+	[[ -s $list ]] || die "$list is missing or empty: tests/Makefile built no suite"
+	# shellcheck disable=SC2034 # read by the caller
+	mapfile -t SUITES <"$list"
+}
+
+# --- Upstream's hmm-tests ----------------------------------------------------
+
+# build_hmm_tests SRC: tools/testing/selftests/mm/hmm-tests from the tree,
+# against the tree's own uapi headers; sets HMM_TESTS_BIN.
+build_hmm_tests() {
+	local src=$1 hdr=$BUILD_DIR/hdr hdr_hash st stale="" f
+	local -a patches inputs
+	HMM_TESTS_BIN=$BUILD_DIR/selftests/hmm-tests
+	# hmm-tests needs the uapi of the kernel under test (PAGEMAP_SCAN and
+	# friends are newer than Debian's linux-libc-dev): install the tree's
+	# headers once per tree and series.
+	mapfile -t patches < <(series_patches "$src")
+	hdr_hash=$({
+		printf '%s\n%s\n' "$src" "$(kernel_full_version "$src")"
+		cat "${patches[@]}"
+	} | sha256sum)
+	hdr_hash=${hdr_hash%% *}
+	phase_begin selftests-build
+	(
+		lock hdr
+		if [[ ! -f $hdr/.umhmm-stamp || $(<"$hdr/.umhmm-stamp") != "$hdr_hash" ]]; then
+			rm -f "$hdr/.umhmm-stamp"
+			make -s -C "$src" ARCH=x86 O="$hdr/obj" INSTALL_HDR_PATH="$hdr/usr" \
+				headers_install >"$hdr.log" 2>&1 || {
+				tail -n 20 "$hdr.log" >&2
+				die "headers_install failed (log: $hdr.log)"
+			}
+			printf '%s\n' "$hdr_hash" >"$hdr/.umhmm-stamp"
+		fi
+	) || exit 1
+
+	st=$src/tools/testing/selftests
+	inputs=("$st/mm/hmm-tests.c" "$st/mm/vm_util.c" "$st/mm/vm_util.h"
+		"$st/kselftest_harness.h" "$st/kselftest.h" "$src/lib/test_hmm_uapi.h"
+		"$src/mm/gup_test.h" "$hdr/.umhmm-stamp")
+	[[ -x $HMM_TESTS_BIN ]] || stale=1
+	for f in "${inputs[@]}"; do
+		[[ -e $f ]] || die "$f is missing from the kernel tree"
+		[[ $HMM_TESTS_BIN -nt $f ]] || stale=1
+	done
+	if [[ -n $stale ]]; then
+		mkdir -p "${HMM_TESTS_BIN%/*}"
+		# <lib/test_hmm_uapi.h> and <mm/gup_test.h> are included from the
+		# top of the tree, the harness headers from tools/testing/selftests.
+		gcc -O2 -Wall -isystem "$hdr/usr/include" -I"$st" -I"$src" \
+			-o "$HMM_TESTS_BIN.tmp" "$st/mm/hmm-tests.c" "$st/mm/vm_util.c" -lpthread \
+			>"$HMM_TESTS_BIN.log" 2>&1 || {
+			cat "$HMM_TESTS_BIN.log" >&2
+			die "building hmm-tests failed"
+		}
+		mv "$HMM_TESTS_BIN.tmp" "$HMM_TESTS_BIN"
+	fi
+	phase_end selftests-build
+}
+
+# hmm_tests_options BIN EXCLUDE_FILE: the hmm-tests arguments that leave
+# out the cases EXCLUDE_FILE lists ("<name> <reason>", where <name> is a
+# test name or FIXTURE.VARIANT.TEST); prints each exclusion and its reason.
+# Sets HMM_TESTS_OPTS.
+hmm_tests_options() {
+	local bin=$1 exclude_file=$2 name reason c found
+	local -a cases positive=()
+	local -A dropped=()
+	HMM_TESTS_OPTS=()
+	# Every case the binary knows, as FIXTURE.VARIANT.TEST (FIXTURE.TEST
+	# when the fixture has no variants), from its -l table.
+	mapfile -t cases < <("$bin" -l 2>&1 | awk '
+		function flush(   i, j) {
+			if (fx == "") return
+			if (nv == 0) { for (j = 0; j < nt; j++) print fx "." t[j] }
+			for (i = 0; i < nv; i++) for (j = 0; j < nt; j++) print fx "." v[i] "." t[j]
+		}
+		/^# FIXTURE/ { next }
+		/^-----/ { flush(); fx = ""; nv = 0; nt = 0; next }
+		{
+			f = substr($0, 1, 20); gsub(/ /, "", f)
+			vv = substr($0, 22, 25); gsub(/ /, "", vv)
+			tt = substr($0, 48); gsub(/ /, "", tt)
+			if (f != "") fx = f
+			if (vv != "") v[nv++] = vv
+			if (tt != "") t[nt++] = tt
+		}
+		END { flush() }')
+	((${#cases[@]})) || die "$bin -l listed no test"
+	[[ -f $exclude_file ]] || return 0
+	while read -r name reason; do
+		[[ -n $name && $name != \#* ]] || continue
+		found=
+		for c in "${cases[@]}"; do
+			if [[ $c == "$name" || ${c##*.} == "$name" ]]; then
+				found=1
+				dropped[$c]=1
+			fi
+		done
+		[[ -n $found ]] ||
+			die "${exclude_file#"$UMHMM_ROOT"/}: '$name' is not a test of hmm-tests (see $bin -l)"
+		printf 'excluded: %s (%s)\n' "$name" "${reason:-no reason given}"
+		[[ $name == *.* ]] || HMM_TESTS_OPTS+=(-T "$name")
+	done <"$exclude_file"
+	# The harness can only exclude by bare name (-T); a FIXTURE.VARIANT.TEST
+	# exclusion turns into running every other case by its full name (-r).
+	for c in "${cases[@]}"; do
+		[[ -n ${dropped[$c]:-} ]] || positive+=(-r "$c")
+	done
+	if grep -qE '^[^#[:space:]]+\.' "$exclude_file"; then
+		HMM_TESTS_OPTS+=("${positive[@]}")
+	fi
+}
+
+# --- Benchmarks --------------------------------------------------------------
+
+# bench_summary SAMPLES: "measure median min max runs" (tab separated) for
+# every measure of SAMPLES ("measure<TAB>seconds" lines), in the order
+# first sampled.
+bench_summary() {
+	awk -F'\t' '
+		!($1 in n) { order[++k] = $1 }
+		{ v[$1, ++n[$1]] = $2 }
+		END {
+			for (j = 1; j <= k; j++) {
+				m = order[j]; c = n[m]
+				for (a = 1; a <= c; a++) s[a] = v[m, a] + 0
+				for (a = 1; a <= c; a++) for (b = a + 1; b <= c; b++)
+					if (s[b] < s[a]) { t = s[a]; s[a] = s[b]; s[b] = t }
+				med = (c % 2) ? s[(c + 1) / 2] : (s[c / 2] + s[c / 2 + 1]) / 2
+				printf "%s\t%.3f\t%.3f\t%.3f\t%d\n", m, med, s[1], s[c], c
+			}
+		}' "$1"
+}
+
+# The machine line of every benchmark table.
+bench_machine() {
+	printf 'machine: %s, %s cores, %s GiB, host kernel %s\n' \
+		"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
+		"$(nproc)" "$(awk '/^MemTotal/ { printf "%d", $2 / 1048576 }' /proc/meminfo)" \
+		"$(uname -r | cut -d- -f1)"
+}
+
+# --- Guest runs (run.sh in UML, vm-run.sh in the comparison VM) ---------------
+
+# _uptime_us 12.34: microseconds from a /proc/uptime value.
+_uptime_us() {
+	local s=${1%.*} f=${1#*.}00
+	printf '%s\n' "$((10#$s * 1000000 + 10#${f:0:2} * 10000))"
+}
+
+# record_guest_timing RESULTS [T0_US]: the phases boot-to-init, boot (to the
+# job's start) and the job's own (UMHMM_JOB_PHASE, default "job") from the
+# times the guest's init wrote to RESULTS/timing. uml-init writes host
+# clock microseconds (UML's clock is the host's), counted here from T0_US,
+# when run.sh started UML. vm-init writes the guest's uptime in seconds
+# (a VM's clock is its own), counted from the guest kernel's start.
+record_guest_timing() {
+	local file=$1/timing t0=${2:-} what v init="" boot="" job=""
+	[[ -s $file ]] || return 0
+	while read -r what v; do
+		if [[ $v =~ ^[0-9]+\.[0-9]+$ ]]; then
+			v=$(_uptime_us "$v")
+		elif [[ $v =~ ^[0-9]+$ && -n $t0 ]]; then
+			v=$((v - t0))
+		else
+			continue
+		fi
+		case $what in
+		init) init=$v ;;
+		boot) boot=$v ;;
+		job) job=$v ;;
+		esac
+	done <"$file"
+	[[ -z $init ]] || phase_record boot-to-init "$(fmt_ms "$init")"
+	[[ -n $boot ]] || return 0
+	phase_record boot "$(fmt_ms "$boot")"
+	[[ -z $job ]] || phase_record "${UMHMM_JOB_PHASE:-job}" "$(fmt_seconds "$((job - boot))")"
+}
+
+# report_splats CONSOLE: print every kernel splat with what follows it and
+# the test that was running (the last "umhmm: running NAME" marker before
+# it); returns 1 when there was one.
+report_splats() {
+	local console=$1
+	[[ -s $console ]] || return 0
+	if ! awk -v re="$SPLAT_REGEX" -v file="$console" '
+		{ sub(/\r$/, ""); line[NR] = $0 }
+		END {
+			n = 0; until_ = 0; current = ""
+			for (i = 1; i <= NR; i++) {
+				l = line[i]
+				if (l ~ /umhmm: running /) {
+					current = l
+					sub(/.*umhmm: running /, "", current)
+					continue
+				}
+				if (i <= until_ || l !~ re)
+					continue
+				n++
+				printf "--- kernel splat at %s:%d, while running %s ---\n", file, i, (current == "" ? "(no test yet: boot or init)" : current)
+				until_ = i + 20
+				for (j = i; j <= until_ && j <= NR; j++)
+					print line[j]
+				print "---"
+			}
+			exit n > 0
+		}' "$console" >&2; then
+		info "the kernel logged a splat (see above and $console)"
+		return 1
+	fi
+	return 0
 }

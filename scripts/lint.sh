@@ -24,7 +24,7 @@ fi
 # Spelled in pieces so that this file does not match itself.
 marker='(^|[^A-Za-z0-9_])(TO''DO|FIX''ME|X''XX)([^A-Za-z0-9_]|$)'
 own=()
-for d in scripts src tests uml coverage; do
+for d in scripts src tests uml vm coverage; do
 	[[ -d $d ]] || continue
 	while IFS= read -r f; do own+=("$f"); done < <(find "$d" -type f ! -name '*.patch' | LC_ALL=C sort)
 done

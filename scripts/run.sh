@@ -267,55 +267,10 @@ else
 	fi
 fi
 
-# uml-init wrote host clock times (UML.s clock is the host.s, in
-# microseconds): when init started, when the job started and ended.
-if [[ -s $results/timing ]]; then
-	init_us="" boot_us="" job_us=""
-	while read -r what us; do
-		[[ $us =~ ^[0-9]+$ ]] || continue
-		case $what in
-		init) init_us=$us ;;
-		boot) boot_us=$us ;;
-		job) job_us=$us ;;
-		esac
-	done <"$results/timing"
-	[[ -z $init_us ]] || phase_record boot-to-init "$(fmt_ms "$((init_us - t0))")"
-	if [[ -n $boot_us ]]; then
-		phase_record boot "$(fmt_ms "$((boot_us - t0))")"
-		[[ -z $job_us ]] ||
-			phase_record "${UMHMM_JOB_PHASE:-job}" "$(fmt_seconds "$((job_us - boot_us))")"
-	fi
-fi
+# uml-init wrote host clock times: its start, the job's start and end.
+record_guest_timing "$results" "$t0"
 info "UML ran for $(fmt_seconds "$((t1 - t0))") s"
 
-if [[ -s $console ]]; then
-	# Report every splat with what follows it and the test that was
-	# running: the last "umhmm: running NAME" marker before it.
-	if ! awk -v re="$SPLAT_REGEX" -v file="$console" '
-		{ sub(/\r$/, ""); line[NR] = $0 }
-		END {
-			n = 0; until_ = 0; current = ""
-			for (i = 1; i <= NR; i++) {
-				l = line[i]
-				if (l ~ /umhmm: running /) {
-					current = l
-					sub(/.*umhmm: running /, "", current)
-					continue
-				}
-				if (i <= until_ || l !~ re)
-					continue
-				n++
-				printf "--- kernel splat at %s:%d, while running %s ---\n", file, i, (current == "" ? "(no test yet: boot or init)" : current)
-				until_ = i + 20
-				for (j = i; j <= until_ && j <= NR; j++)
-					print line[j]
-				print "---"
-			}
-			exit n > 0
-		}' "$console" >&2; then
-		info "the kernel logged a splat (see above and $console)"
-		fail=1
-	fi
-fi
+report_splats "$console" || fail=1
 
 [[ -z $fail ]] || exit 1

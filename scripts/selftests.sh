@@ -18,120 +18,15 @@ new_results_dir
 
 build_kernel
 
-# hmm-tests needs the uapi of the kernel under test (PAGEMAP_SCAN and
-# friends are newer than Debian's linux-libc-dev): install the tree's
-# headers once per tree and series.
-hdr=$BUILD_DIR/hdr
-mapfile -t patches < <(series_patches "$SRC")
-hdr_hash=$({
-	printf '%s\n%s\n' "$SRC" "$(kernel_full_version "$SRC")"
-	cat "${patches[@]}"
-} | sha256sum)
-hdr_hash=${hdr_hash%% *}
-phase_begin selftests-build
-(
-	lock hdr
-	if [[ ! -f $hdr/.umhmm-stamp || $(<"$hdr/.umhmm-stamp") != "$hdr_hash" ]]; then
-		rm -f "$hdr/.umhmm-stamp"
-		make -s -C "$SRC" ARCH=x86 O="$hdr/obj" INSTALL_HDR_PATH="$hdr/usr" \
-			headers_install >"$hdr.log" 2>&1 || {
-			tail -n 20 "$hdr.log" >&2
-			die "headers_install failed (log: $hdr.log)"
-		}
-		printf '%s\n' "$hdr_hash" >"$hdr/.umhmm-stamp"
-	fi
-) || exit 1
-
-st=$SRC/tools/testing/selftests
-hmm_bin=$BUILD_DIR/selftests/hmm-tests
-inputs=("$st/mm/hmm-tests.c" "$st/mm/vm_util.c" "$st/mm/vm_util.h"
-	"$st/kselftest_harness.h" "$st/kselftest.h" "$SRC/lib/test_hmm_uapi.h"
-	"$SRC/mm/gup_test.h" "$hdr/.umhmm-stamp")
-stale=
-[[ -x $hmm_bin ]] || stale=1
-for f in "${inputs[@]}"; do
-	[[ -e $f ]] || die "$f is missing from the kernel tree"
-	[[ $hmm_bin -nt $f ]] || stale=1
-done
-if [[ -n $stale ]]; then
-	mkdir -p "${hmm_bin%/*}"
-	# <lib/test_hmm_uapi.h> and <mm/gup_test.h> are included from the top
-	# of the tree, the harness headers from tools/testing/selftests.
-	gcc -O2 -Wall -isystem "$hdr/usr/include" -I"$st" -I"$SRC" \
-		-o "$hmm_bin.tmp" "$st/mm/hmm-tests.c" "$st/mm/vm_util.c" -lpthread \
-		>"$hmm_bin.log" 2>&1 || {
-		cat "$hmm_bin.log" >&2
-		die "building hmm-tests failed"
-	}
-	mv "$hmm_bin.tmp" "$hmm_bin"
-fi
-phase_end selftests-build
-
-# Every case the binary knows, as FIXTURE.VARIANT.TEST (FIXTURE.TEST when
-# the fixture has no variants), from its -l table.
-mapfile -t cases < <("$hmm_bin" -l 2>&1 | awk '
-	function flush(   i, j) {
-		if (fx == "") return
-		if (nv == 0) { for (j = 0; j < nt; j++) print fx "." t[j] }
-		for (i = 0; i < nv; i++) for (j = 0; j < nt; j++) print fx "." v[i] "." t[j]
-	}
-	/^# FIXTURE/ { next }
-	/^-----/ { flush(); fx = ""; nv = 0; nt = 0; next }
-	{
-		f = substr($0, 1, 20); gsub(/ /, "", f)
-		vv = substr($0, 22, 25); gsub(/ /, "", vv)
-		tt = substr($0, 48); gsub(/ /, "", tt)
-		if (f != "") fx = f
-		if (vv != "") v[nv++] = vv
-		if (tt != "") t[nt++] = tt
-	}
-	END { flush() }')
-((${#cases[@]})) || die "$hmm_bin -l listed no test"
-
-opts=()
-positive=()
-declare -A dropped=()
-if [[ -f $exclude_file ]]; then
-	while read -r name reason; do
-		[[ -n $name && $name != \#* ]] || continue
-		found=
-		for c in "${cases[@]}"; do
-			if [[ $c == "$name" || ${c##*.} == "$name" ]]; then
-				found=1
-				dropped[$c]=1
-			fi
-		done
-		[[ -n $found ]] ||
-			die "${exclude_file#"$UMHMM_ROOT"/}: '$name' is not a test of hmm-tests (see $hmm_bin -l)"
-		printf 'excluded: %s (%s)\n' "$name" "${reason:-no reason given}"
-		[[ $name == *.* ]] || opts+=(-T "$name")
-	done <"$exclude_file"
-fi
-# The harness can only exclude by bare name (-T); a FIXTURE.VARIANT.TEST
-# exclusion turns into running every other case by its full name (-r).
-for c in "${cases[@]}"; do
-	[[ -n ${dropped[$c]:-} ]] || positive+=(-r "$c")
-done
-if grep -qE '^[^#[:space:]]+\.' "$exclude_file" 2>/dev/null; then
-	opts+=("${positive[@]}")
-fi
+build_hmm_tests "$SRC"
+hmm_bin=$HMM_TESTS_BIN
+hmm_tests_options "$hmm_bin" "$exclude_file"
+opts=("${HMM_TESTS_OPTS[@]}")
 
 tap=hmm-tests.tap
 run_ok=1
-# shellcheck disable=SC2016 # expanded inside UML, not here
 UMHMM_JOB_PHASE=selftests bash "$UMHMM_ROOT/scripts/run.sh" -t "${UMHMM_TIMEOUT:-300}" "$RESULTS" -- \
-	bash -c 'set -o pipefail
-		source "$1"; shift
-		# Coverage of boot and of hmm-tests alone, for scripts/coverage.sh.
-		gcov=/tmp/umhmm-gcov
-		gcov_snapshot $gcov/boot
-		gcov_reset
-		echo "umhmm: running hmm-tests" >/dev/kmsg 2>/dev/null
-		cd /tmp && "$@" 2>&1 | tee "$UMHMM_OUT/'"$tap"'"
-		rc=$?
-		gcov_snapshot $gcov/hmm-tests
-		gcov_pack $gcov
-		exit $rc' hmm-tests "$UMHMM_ROOT/scripts/lib.sh" "$hmm_bin" "${opts[@]}" || run_ok=
+	"$UMHMM_ROOT/scripts/run-hmm-tests" "$hmm_bin" "${opts[@]}" || run_ok=
 
 tapf=$RESULTS/$tap
 [[ -s $tapf ]] || die "hmm-tests wrote no output (results: $RESULTS)"

@@ -20,17 +20,8 @@ new_results_dir
 
 build_kernel
 
-phase_begin tests-build
-(
-	# Suites of every flavor are built into the same directory.
-	lock tests
-	make -s -C "$UMHMM_ROOT/tests" O="$BUILD_DIR/tests" KSRC="$SRC"
-) || die "building the test suites failed"
-phase_end tests-build
-
-list=$BUILD_DIR/tests/suites.list
-[[ -s $list ]] || die "$list is missing or empty: tests/Makefile built no suite"
-mapfile -t bins <"$list"
+build_suites "$SRC"
+bins=("${SUITES[@]}")
 # Refuse an unknown TESTS name before paying for a boot.
 selected=$(select_suites "${bins[@]}") || exit 1
 mapfile -t chosen <<<"$selected"

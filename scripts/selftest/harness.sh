@@ -150,6 +150,15 @@ case_config_mismatch() {
 		fail_case "config-mismatch: the unwanted option was not listed: $(<"$tmp/err")"
 }
 
+case_bench_vm_input() {
+	expect_fail bench-vm-runs "^bench-vm.sh: BENCH_RUNS=0 is not a positive number$" \
+		env BENCH_RUNS=0 bash "$S/bench-vm.sh"
+	expect_fail bench-vm-uml "^bench-vm.sh: UML_BENCH=$tmp/none is not a make bench table$" \
+		env UML_BENCH="$tmp/none" bash "$S/bench-vm.sh"
+	expect_fail vm-accel "^vm-run.sh: UMHMM_VM_ACCEL=hvf: want auto, kvm or tcg$" \
+		env UMHMM_VM_ACCEL=hvf bash "$S/vm-run.sh" "$tmp/r-vm" -- true
+}
+
 uml_kernel() {
 	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
 		printf '%s\n' "$UMHMM_SELFTEST_KERNEL"
@@ -539,7 +548,7 @@ case_unprivileged() {
 	[[ -z $created ]] || userdel "$user" 2>/dev/null || true
 }
 
-all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch job_fails suite_failure splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
+all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch bench_vm_input job_fails suite_failure splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
