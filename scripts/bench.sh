@@ -21,6 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 runs=${BENCH_RUNS:-5}
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS=$runs is not a positive number"
 s=$UMHMM_ROOT/scripts
+bash "$s/deps.sh" bench || exit 1
 
 # Build and run once first: the loop measures the incremental case.
 bash "$s/test.sh" >/dev/null 2>&1 || die "make test fails: fix it before benchmarking"
@@ -112,5 +113,5 @@ if command -v gnuplot >/dev/null; then
 	GNUPLOT
 	[[ ! -f $bench_out/bench.png ]] || info "plot: $bench_out/bench.png"
 else
-	info "no plot: gnuplot is missing (run scripts/deps.sh)"
+	info "no plot: gnuplot is missing (scripts/deps.sh bench installs it)"
 fi

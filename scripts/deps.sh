@@ -3,7 +3,8 @@
 # Quiet when nothing is missing, so `make test` stays readable.
 #
 #   deps.sh [GROUP...]   optional groups: vm (QEMU and the initramfs tools
-#                        of make bench-vm)
+#                        of make bench-vm), bench (gnuplot for the plot of
+#                        make bench), profile (perf for make profile)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -17,7 +18,9 @@ PACKAGES=(
 for group in "$@"; do
 	case $group in
 	vm) PACKAGES+=(qemu-system-x86 busybox-static cpio) ;;
-	*) die "unknown package group '$group' (known: vm)" ;;
+	bench) PACKAGES+=(gnuplot-nox) ;;
+	profile) PACKAGES+=(linux-perf) ;;
+	*) die "unknown package group '$group' (known: vm, bench, profile)" ;;
 	esac
 done
 

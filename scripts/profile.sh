@@ -11,8 +11,9 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-command -v perf >/dev/null || die "perf is missing: install the Debian package linux-perf"
 s=$UMHMM_ROOT/scripts
+bash "$s/deps.sh" profile || exit 1
+command -v perf >/dev/null || die "perf is missing although linux-perf is installed: is this Debian?"
 
 # Host counters over the whole UML run (perf stat follows every process
 # and thread UML starts).
