@@ -86,7 +86,7 @@ awk -v funcs="$funcs" -v alloc="$alloc" '
 	}
 	/umhmm: sweep [a-z_]+ step [0-9]+ end injected=1/ {
 		s = site()
-		if (!stack) { s = "(no report: a __GFP_NOWARN allocation)"; where = "-"; attr = "-" }
+		if (!stack) { s = "(__GFP_NOWARN, no stack)"; where = "-"; attr = "-" }
 		else if (s == "") { s = caller(); where = "(other)" }
 		else { fn = s; sub(/\+.*/, "", fn); where = file[fn] }
 		printf "%s\t%s\t%s\t%s\n", op, s, where, attr
@@ -96,7 +96,9 @@ awk -v funcs="$funcs" -v alloc="$alloc" '
 printf '\nallocation sites failed by the sweep (innermost frame in the HMM, driver or mm code):\n'
 printf '%5s  %-46s %-26s %-16s %s\n' count site file injector operations
 awk -F'\t' '
-	{ k = $2 "\t" $3 "\t" $4; n[k]++; if (index(ops[k], " " $1 " ") == 0) ops[k] = ops[k] " " $1 " " }
+	# Failures without a stack are counted per operation.
+	{ if ($3 == "-") $2 = $2 " in " $1
+	  k = $2 "\t" $3 "\t" $4; n[k]++; if (index(ops[k], " " $1 " ") == 0) ops[k] = ops[k] " " $1 " " }
 	END { for (k in n) { split(k, p, "\t"); o = ops[k]; gsub(/  +/, " ", o); gsub(/^ | $/, "", o)
 		printf "%5d  %-46s %-26s %-16s %s\n", n[k], p[1], p[2], p[3], o } }' "$sites" |
 	sort -k1,1nr -k2
