@@ -62,6 +62,34 @@ static int have_swap(char *why, size_t len)
 	return 1;
 }
 
+/*
+ * MADV_PAGEOUT only starts the writes to swap. A folio still under
+ * writeback cannot leave the swap cache, so migrate_vma_pages() would
+ * skip it: wait, with a bound, until the kernel reports no page under
+ * writeback (only this test writes to swap in the UML instance).
+ */
+static void wait_swap_writeback(void)
+{
+	char key[64];
+	long val = -1;
+	int i;
+
+	for (i = 0; i < 10000; i++) {
+		FILE *f = fopen("/proc/vmstat", "re");
+
+		ck_assert_msg(f, "/proc/vmstat: %s", strerror(errno));
+		while (fscanf(f, "%63s %ld", key, &val) == 2)
+			if (!strcmp(key, "nr_writeback"))
+				break;
+		fclose(f);
+		if (val == 0)
+			return;
+		usleep(1000);
+	}
+	ck_abort_msg("pages still under writeback after 10 s: nr_writeback %ld",
+		     val);
+}
+
 #define SKIP_IF_NO_SWAP()					\
 	do {								\
 		char why[128];						\
@@ -80,6 +108,7 @@ START_TEST(test_swapcache_dirty_pte_survives_migration)
 	buf = test_map_anon(NPAGES);
 	fill_pattern(buf, size, 400);
 	ck_assert_int_eq(madvise(buf, size, MADV_PAGEOUT), 0);
+	wait_swap_writeback();
 	/* Swapped in clean: the swap copy is valid, the page in swapcache. */
 	ck_assert_pattern(buf, size, 400);
 	/* Dirty only in the PTEs. */
@@ -105,6 +134,7 @@ START_TEST(test_swapcache_dirty_pte_cpu_fault_back)
 	buf = test_map_anon(NPAGES);
 	fill_pattern(buf, size, 402);
 	ck_assert_int_eq(madvise(buf, size, MADV_PAGEOUT), 0);
+	wait_swap_writeback();
 	ck_assert_pattern(buf, size, 402);
 	fill_pattern(buf, size, 403);
 	ck_assert_uint_eq(umhmm_ok(umhmm_fd[0], UMHMM_IOC_MIGRATE_TO_DEV, buf,
