@@ -149,9 +149,24 @@ fi
 		"$(qemu-system-x86_64 --version | sed -n '1s/.*version \([^ ]*\).*/\1/p')" "${accel:-?}"
 	printf 'VM: umhmm suites %d passed, %d failed, %d skipped; hmm-tests %d passed, %d failed, %d skipped\n' \
 		"$s_pass" "$s_fail" "$s_skip" "$h_pass" "$h_fail" "$h_skip"
-	# Every failure of every run, with the run that saw it.
+	# Every failing test of every run: how often, in which runs, and its
+	# first message.
 	(cd "$bench_out" && grep -H '^not ok' run-*/suites/*.tap run-*/hmm-tests/hmm-tests.tap) |
-		sed -e 's#^\(run-[0-9]*\)/[^/]*/\([^:]*\)\.tap:#VM failure (\1, \2): #' || true
+		awk '{
+			run = $0; sub(/\/.*/, "", run); sub(/^run-/, "", run)
+			line = $0; sub(/^[^:]*:not ok [0-9]* *-? */, "", line)
+			n = split(line, f, ":")
+			name = (n >= 4) ? f[1] ":" f[2] ":" f[3] : line
+			if (!(name in count)) { order[++k] = name; first[name] = line }
+			count[name]++
+			if (index(" " runs[name] " ", " " run " ") == 0) runs[name] = runs[name] (runs[name] == "" ? "" : " ") run
+		}
+		END {
+			for (j = 1; j <= k; j++) {
+				m = order[j]
+				printf "VM failure: %s, %d time(s), in run(s) %s; first: %s\n", m, count[m], runs[m], substr(first[m], 1, 200)
+			}
+		}' || true
 	if [[ -n $uml_bench ]]; then
 		printf 'UML: %s\n\n' "$uml_bench"
 	else

@@ -14,7 +14,9 @@
 # splat. QEMU never outlives this script.
 #
 # Environment: UMHMM_VM_ACCEL=auto|kvm|tcg (auto: KVM when /dev/kvm works,
-# else TCG software emulation), UMHMM_JOB_PHASE names the job's phase.
+# else TCG software emulation), UMHMM_VM_APPEND adds kernel command line
+# options (transparent_hugepage=never, ...), UMHMM_JOB_PHASE names the
+# job's phase.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -224,7 +226,7 @@ args=(
 	-nodefaults -no-user-config -display none -no-reboot
 	-serial "file:$console" -pidfile "$pidfile"
 	-kernel "$image" -initrd "$initrd"
-	-append "console=ttyS0 reboot=t panic=-1 PATH=/usr/bin:/bin rdinit=$UMHMM_ROOT/scripts/vm-init UMHMM_JOB=/umhmm-job"
+	-append "console=ttyS0 reboot=t panic=-1 PATH=/usr/bin:/bin rdinit=$UMHMM_ROOT/scripts/vm-init UMHMM_JOB=/umhmm-job${UMHMM_VM_APPEND:+ $UMHMM_VM_APPEND}"
 	-drive "if=none,id=swap,file=$swap_img,format=raw,cache=unsafe"
 	-device "virtio-blk-device,drive=swap"
 	-drive "if=none,id=out,file=$out_img,format=raw,cache=unsafe"
