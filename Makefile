@@ -1,8 +1,8 @@
 # umhmm: every target is one script in scripts/; see README.md.
-# FLAVOR=base|debug, BUILD_DIR, KERNEL_SRC and TESTS are read from
+# FLAVOR=base|debug, BUILD_DIR, KERNEL_SRC, TESTS and JOBS are read from
 # the environment or the make command line.
 
-export FLAVOR BUILD_DIR KERNEL_SRC TESTS
+export FLAVOR BUILD_DIR KERNEL_SRC TESTS JOBS
 
 .PHONY: test coverage selftests bench bench-vm profile fuzz faultsweep check lint shell deps clean
 

@@ -11,6 +11,8 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# One UML instance: the guest counters and perf see the whole run.
+export JOBS=1
 s=$UMHMM_ROOT/scripts
 bash "$s/deps.sh" profile || exit 1
 command -v perf >/dev/null || die "perf is missing although linux-perf is installed: is this Debian?"

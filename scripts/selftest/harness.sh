@@ -9,6 +9,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 S=$UMHMM_ROOT/scripts
+# One UML instance per run, so each case finds its run's console and TAP
+# where it looks; the jobs case asks for JOBS=2 itself.
+export JOBS=1
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/umhmm-selftest.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
