@@ -93,7 +93,7 @@ else
 	pids=()
 	trap - EXIT
 	# The run's boot and tests phases: the slowest instance's.
-	for ph in boot tests; do
+	for ph in boot-to-init boot tests; do
 		secs=$(awk -F'\t' -v p="$ph" '$1 == p && $2 > m { m = $2 } END { if (m != "") print m }' \
 			"$RESULTS"/job*/phases.tsv)
 		[[ -z $secs ]] || printf '%s\t%s\n' "$ph" "$secs" >>"$PHASE_LOG"
