@@ -5,8 +5,10 @@
 #   loop       touch mm/migrate_device.c, then make test (rebuild, boot,
 #              every suite, coverage report), wall time
 #   rebuild    the build phase of that loop
-#   boot-to-init  UML process start to init (PID 1) running, host clock
-#   boot       UML process start to the job running (init mounted, swap on)
+#   boot-to-init  UML process start to init (PID 1) running, host clock,
+#              one UML alone whose job is true
+#   boot       UML process start to the job running (init mounted, swap
+#              on), in the loop (the slowest of JOBS instances)
 #   suites     umhmm's suites alone, inside UML
 #   coverage   the coverage report of the loop
 #   hmm-tests  upstream's hmm-tests alone, inside UML
@@ -50,8 +52,13 @@ for ((i = 1; i <= runs; i++)); do
 	t1=$(now_us)
 	sample loop "$(fmt_seconds "$((t1 - t0))")"
 	sample rebuild "$(phase_of build)"
-	sample boot-to-init "$(phase_of boot-to-init)"
 	sample boot "$(phase_of boot)"
+	# Boot to init alone: one UML whose job is `true`, with the machine
+	# otherwise idle (the loop boots JOBS instances at once).
+	boot_log=$bench_out/boot-$i.tsv
+	PHASE_LOG=$boot_log bash "$s/run.sh" "$bench_out/boot-$i" -- true >/dev/null 2>&1 ||
+		die "a UML boot failed during the benchmark (run $i)"
+	sample boot-to-init "$(awk -F'\t' '$1 == "boot-to-init" { print $2 }' "$boot_log")"
 	sample suites "$(phase_of tests)"
 	sample coverage "$(phase_of coverage)"
 
