@@ -11,6 +11,12 @@
 #   hmm-tests  upstream's hmm-tests alone, inside UML
 #   cold       BENCH_COLD=1 only: make clean of the kernel objects and a
 #              full build without ccache
+#   ctxsw-suites, ctxsw-hmm  host context switches of all UML processes
+#              during the suites' and hmm-tests' runs (boot included),
+#              when perf works (UMHMM_PERF in run.sh; BENCH_PERF=0: off)
+#
+# KERNEL_VERSION and UMHMM_UML_ARGS (e.g. seccomp=on) pick what is
+# measured, as for make test.
 #
 # Writes bench.tsv and bench.txt under build/results/<run-id>/.
 set -euo pipefail
@@ -24,6 +30,11 @@ s=$UMHMM_ROOT/scripts
 # Build and run once first: the loop measures the incremental case.
 bash "$s/test.sh" >/dev/null 2>&1 || die "make test fails: fix it before benchmarking"
 SRC=$(bash "$s/kernel-source.sh")
+
+if [[ ${BENCH_PERF:-1} == 1 ]] && command -v perf >/dev/null &&
+	perf stat -e context-switches -o /dev/null true 2>/dev/null; then
+	export UMHMM_PERF=1
+fi
 
 new_results_dir
 bench_out=$RESULTS
@@ -40,6 +51,15 @@ sample() {
 	printf '%s\t%s\n' "$1" "$2" >>"$samples"
 }
 
+# The host context switches perf counted in the latest run, if it did.
+ctxsw() {
+	local f=$BUILD_DIR/results/latest/perf-stat.csv n
+	[[ -n ${UMHMM_PERF:-} && -s $f ]] || return 0
+	n=$(awk -F, '$3 == "context-switches" { print $1 }' "$f")
+	[[ $n =~ ^[0-9]+$ ]] && sample "$1" "$n"
+	return 0
+}
+
 for ((i = 1; i <= runs; i++)); do
 	info "run $i of $runs"
 	touch "$SRC/mm/migrate_device.c"
@@ -51,9 +71,11 @@ for ((i = 1; i <= runs; i++)); do
 	sample boot "$(phase_of boot)"
 	sample suites "$(phase_of tests)"
 	sample coverage "$(phase_of coverage)"
+	ctxsw ctxsw-suites
 
 	bash "$s/selftests.sh" >/dev/null 2>&1 || die "make selftests failed during the benchmark (run $i)"
 	sample hmm-tests "$(phase_of selftests)"
+	ctxsw ctxsw-hmm
 
 	if [[ ${BENCH_COLD:-0} == 1 ]]; then
 		rm -rf "${KOBJ:?}"
@@ -87,9 +109,12 @@ awk -F'\t' '
 		"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
 		"$(nproc)" "$(awk '/^MemTotal/ { printf "%d", $2 / 1048576 }' /proc/meminfo)" \
 		"$(uname -r)"
-	printf 'kernel under test: %s, FLAVOR=%s\n\n' "$(kernel_full_version "$SRC")" "$FLAVOR"
-	printf '%-10s %9s %8s %8s %5s\n' measure median min max runs
-	awk -F'\t' '{ printf "%-10s %8.1fs %7.1fs %7.1fs %5d\n", $1, $2, $3, $4, $5 }' \
+	printf 'kernel under test: %s, FLAVOR=%s%s\n\n' "$(kernel_full_version "$SRC")" "$FLAVOR" \
+		"${UMHMM_UML_ARGS:+, UML options: $UMHMM_UML_ARGS}"
+	printf '%-12s %10s %10s %10s %5s\n' measure median min max runs
+	awk -F'\t' '
+		$1 ~ /^ctxsw/ { printf "%-12s %10d %10d %10d %5d\n", $1, $2, $3, $4, $5; next }
+		{ printf "%-12s %9.1fs %9.1fs %9.1fs %5d\n", $1, $2, $3, $4, $5 }' \
 		"$bench_out/bench.tsv"
 } | tee "$bench_out/bench.txt"
 info "results: $bench_out"

@@ -35,8 +35,20 @@ done
 	die "unknown FLAVOR '$FLAVOR' (known: ${KNOWN_FLAVORS[*]})"
 unset _f _umhmm_known
 
-KOBJ=$BUILD_DIR/$FLAVOR
-export UMHMM_ROOT BUILD_DIR FLAVOR KOBJ
+# KERNEL_VERSION picks Debian's linux-source-<version> as the default tree
+# (scripts/kernel-source.sh). Each version other than the default builds in
+# its own directory, so switching versions never rebuilds the other one.
+DEFAULT_KERNEL_VERSION=6.12
+KERNEL_VERSION=${KERNEL_VERSION:-$DEFAULT_KERNEL_VERSION}
+[[ $KERNEL_VERSION =~ ^[0-9]+\.[0-9]+$ ]] ||
+	die "KERNEL_VERSION=$KERNEL_VERSION is not a kernel version like $DEFAULT_KERNEL_VERSION or 7.2"
+
+# KTAG ("" or "-7.2") names what is built for one kernel version: the
+# kernel, the test binaries, their headers, and the locks on them.
+KTAG=
+[[ $KERNEL_VERSION == "$DEFAULT_KERNEL_VERSION" ]] || KTAG=-$KERNEL_VERSION
+KOBJ=$BUILD_DIR/$FLAVOR$KTAG
+export UMHMM_ROOT BUILD_DIR FLAVOR KOBJ KERNEL_VERSION KTAG
 
 # One regex for every kind of kernel splat, so run.sh and the self-tests
 # agree on what counts as one.
@@ -81,12 +93,13 @@ phase_end() {
 	unset "_UMHMM_PHASE_T0[$name]"
 }
 
-# lock [NAME]: hold $BUILD_DIR/.lock-NAME (default: the flavor) until the
-# script exits. Scripts call each other, so a lock already held by a parent
-# (listed in UMHMM_LOCKS, inherited with the fd) is not taken again: a
-# second flock on a new open file would wait for ourselves forever.
+# lock [NAME]: hold $BUILD_DIR/.lock-NAME (default: FLAVOR and KTAG, which
+# name KOBJ) until the script exits. Scripts call each other, so a lock
+# already held by a parent (listed in UMHMM_LOCKS, inherited with the fd) is
+# not taken again: a second flock on a new open file would wait for
+# ourselves forever.
 lock() {
-	local name=${1:-$FLAVOR} file fd
+	local name=${1:-$FLAVOR$KTAG} file fd
 	file=$BUILD_DIR/.lock-$name
 	case " ${UMHMM_LOCKS:-} " in
 	*" $file "*) return 0 ;;

@@ -1,27 +1,33 @@
 #!/usr/bin/env bash
 # make selftests: run upstream's tools/testing/selftests/mm/hmm-tests, built
 # from the same kernel tree, inside the UML kernel. Cases that cannot run on
-# UML are excluded by uml/selftests-exclude.txt ("<name> <reason>", where
-# <name> is a test name or FIXTURE.VARIANT.TEST).
+# UML are excluded by uml/selftests-exclude.txt, and those only a version's
+# hmm-tests has by uml/selftests-exclude-<version>.txt ("<name> <reason>",
+# where <name> is a test name or FIXTURE.VARIANT.TEST).
 #
 # Environment: FLAVOR, BUILD_DIR, KERNEL_SRC, UMHMM_TIMEOUT,
-# SELFTESTS_MIN_PASS (default 26: what 6.12 passes on UML).
+# SELFTESTS_MIN_PASS (default: what the kernel passes on UML, 26 on 6.12,
+# 25 on 7.2, which has anon_write_child run THP buffers too).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-min_pass=${SELFTESTS_MIN_PASS:-26}
-exclude_file=$UMHMM_ROOT/uml/selftests-exclude.txt
 
-lock "$FLAVOR"
+lock "$FLAVOR$KTAG"
 new_results_dir
 
 build_kernel
 
+case $(kernel_version "$SRC") in
+7.2) min_pass=${SELFTESTS_MIN_PASS:-25} ;;
+*) min_pass=${SELFTESTS_MIN_PASS:-26} ;;
+esac
+[[ $min_pass =~ ^[0-9]+$ ]] || die "SELFTESTS_MIN_PASS=$min_pass is not a number"
+
 # hmm-tests needs the uapi of the kernel under test (PAGEMAP_SCAN and
 # friends are newer than Debian's linux-libc-dev): install the tree's
 # headers once per tree and series.
-hdr=$BUILD_DIR/hdr
+hdr=$BUILD_DIR/hdr$KTAG
 mapfile -t patches < <(series_patches "$SRC")
 hdr_hash=$({
 	printf '%s\n%s\n' "$SRC" "$(kernel_full_version "$SRC")"
@@ -30,7 +36,7 @@ hdr_hash=$({
 hdr_hash=${hdr_hash%% *}
 phase_begin selftests-build
 (
-	lock hdr
+	lock "hdr$KTAG"
 	if [[ ! -f $hdr/.umhmm-stamp || $(<"$hdr/.umhmm-stamp") != "$hdr_hash" ]]; then
 		rm -f "$hdr/.umhmm-stamp"
 		make -s -C "$SRC" ARCH=x86 O="$hdr/obj" INSTALL_HDR_PATH="$hdr/usr" \
@@ -43,8 +49,13 @@ phase_begin selftests-build
 ) || exit 1
 
 st=$SRC/tools/testing/selftests
-hmm_bin=$BUILD_DIR/selftests/hmm-tests
-inputs=("$st/mm/hmm-tests.c" "$st/mm/vm_util.c" "$st/mm/vm_util.h"
+hmm_bin=$BUILD_DIR/selftests$KTAG/hmm-tests
+sources=("$st/mm/hmm-tests.c" "$st/mm/vm_util.c")
+# Newer hmm-tests (7.2) take their huge page helpers from here.
+if [[ -f $st/mm/hugepage_settings.c ]]; then
+	sources+=("$st/mm/hugepage_settings.c")
+fi
+inputs=("${sources[@]}" "$st/mm/vm_util.h"
 	"$st/kselftest_harness.h" "$st/kselftest.h" "$SRC/lib/test_hmm_uapi.h"
 	"$SRC/mm/gup_test.h" "$hdr/.umhmm-stamp")
 stale=
@@ -58,7 +69,7 @@ if [[ -n $stale ]]; then
 	# <lib/test_hmm_uapi.h> and <mm/gup_test.h> are included from the top
 	# of the tree, the harness headers from tools/testing/selftests.
 	gcc -O2 -Wall -isystem "$hdr/usr/include" -I"$st" -I"$SRC" \
-		-o "$hmm_bin.tmp" "$st/mm/hmm-tests.c" "$st/mm/vm_util.c" -lpthread \
+		-o "$hmm_bin.tmp" "${sources[@]}" -lpthread \
 		>"$hmm_bin.log" 2>&1 || {
 		cat "$hmm_bin.log" >&2
 		die "building hmm-tests failed"
@@ -91,7 +102,14 @@ mapfile -t cases < <("$hmm_bin" -l 2>&1 | awk '
 opts=()
 positive=()
 declare -A dropped=()
-if [[ -f $exclude_file ]]; then
+# The exclusions for every kernel, then those for this kernel's version
+# (cases only its hmm-tests has).
+exclude_files=()
+for f in "$UMHMM_ROOT/uml/selftests-exclude.txt" \
+	"$UMHMM_ROOT/uml/selftests-exclude-$(kernel_version "$SRC").txt"; do
+	[[ -f $f ]] && exclude_files+=("$f")
+done
+for exclude_file in "${exclude_files[@]}"; do
 	while read -r name reason; do
 		[[ -n $name && $name != \#* ]] || continue
 		found=
@@ -106,13 +124,13 @@ if [[ -f $exclude_file ]]; then
 		printf 'excluded: %s (%s)\n' "$name" "${reason:-no reason given}"
 		[[ $name == *.* ]] || opts+=(-T "$name")
 	done <"$exclude_file"
-fi
+done
 # The harness can only exclude by bare name (-T); a FIXTURE.VARIANT.TEST
 # exclusion turns into running every other case by its full name (-r).
 for c in "${cases[@]}"; do
 	[[ -n ${dropped[$c]:-} ]] || positive+=(-r "$c")
 done
-if grep -qE '^[^#[:space:]]+\.' "$exclude_file" 2>/dev/null; then
+if ((${#exclude_files[@]})) && grep -qE '^[^#[:space:]]+\.' "${exclude_files[@]}"; then
 	opts+=("${positive[@]}")
 fi
 

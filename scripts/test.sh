@@ -10,7 +10,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Runs sharing BUILD_DIR and FLAVOR take turns instead of racing on $KOBJ.
-lock "$FLAVOR"
+lock "$FLAVOR$KTAG"
 new_results_dir
 
 build_kernel
@@ -18,12 +18,12 @@ build_kernel
 phase_begin tests-build
 (
 	# Suites of every flavor are built into the same directory.
-	lock tests
-	make -s -C "$UMHMM_ROOT/tests" O="$BUILD_DIR/tests" KSRC="$SRC"
+	lock "tests$KTAG"
+	make -s -C "$UMHMM_ROOT/tests" O="$BUILD_DIR/tests$KTAG" KSRC="$SRC"
 ) || die "building the test suites failed"
 phase_end tests-build
 
-list=$BUILD_DIR/tests/suites.list
+list=$BUILD_DIR/tests$KTAG/suites.list
 [[ -s $list ]] || die "$list is missing or empty: tests/Makefile built no suite"
 mapfile -t bins <"$list"
 # Refuse an unknown TESTS name before paying for a boot.

@@ -1162,7 +1162,7 @@ static void umhmm_remove(struct platform_device *pdev)
 
 static struct platform_driver umhmm_driver = {
 	.probe = umhmm_probe,
-	.remove_new = umhmm_remove,
+	.remove = umhmm_remove,
 	.driver = {
 		.name = "umhmm",
 	},
