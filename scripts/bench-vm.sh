@@ -88,7 +88,7 @@ run_hmm_tests() {
 PHASE_LOG=$bench_out/setup.tsv
 build_all
 build_hmm_tests "$SRC"
-hmm_tests_options "$HMM_TESTS_BIN" "$UMHMM_ROOT/uml/selftests-exclude.txt" >/dev/null
+hmm_tests_options "$HMM_TESTS_BIN" "$(kernel_version "$SRC")" >/dev/null
 
 suites_ok=1 hmm_ok=1
 for ((i = 1; i <= runs; i++)); do

@@ -14,6 +14,12 @@
 #   hmm-tests  upstream's hmm-tests alone, inside UML
 #   cold       BENCH_COLD=1 only: make clean of the kernel objects and a
 #              full build without ccache
+#   ctxsw-suites, ctxsw-hmm  host context switches of all UML processes
+#              during the suites' and hmm-tests' runs (boot included),
+#              when perf works (UMHMM_PERF in run.sh; BENCH_PERF=0: off)
+#
+# KERNEL_VERSION and UMHMM_UML_ARGS (e.g. seccomp=on) pick what is
+# measured, as for make test.
 #
 # Writes bench.tsv and bench.txt under build/results/<run-id>/.
 set -euo pipefail
@@ -29,6 +35,11 @@ bash "$s/deps.sh" bench || exit 1
 bash "$s/test.sh" >/dev/null 2>&1 || die "make test fails: fix it before benchmarking"
 SRC=$(bash "$s/kernel-source.sh")
 
+if [[ ${BENCH_PERF:-1} == 1 ]] && command -v perf >/dev/null &&
+	perf stat -e context-switches -o /dev/null true 2>/dev/null; then
+	export UMHMM_PERF=1
+fi
+
 new_results_dir
 bench_out=$RESULTS
 samples=$bench_out/samples.tsv
@@ -42,6 +53,21 @@ phase_of() {
 
 sample() {
 	printf '%s\t%s\n' "$1" "$2" >>"$samples"
+}
+
+# The host context switches perf counted in the latest run, if it did (a
+# JOBS=N run: summed over its instances).
+ctxsw() {
+	local r=$BUILD_DIR/results/latest n
+	local -a f=()
+	[[ -n ${UMHMM_PERF:-} ]] || return 0
+	shopt -s nullglob
+	f=("$r"/perf-stat.csv "$r"/job*/perf-stat.csv)
+	shopt -u nullglob
+	((${#f[@]})) || return 0
+	n=$(awk -F, '$3 == "context-switches" { n += $1 } END { print n }' "${f[@]}")
+	[[ $n =~ ^[0-9]+$ ]] && sample "$1" "$n"
+	return 0
 }
 
 for ((i = 1; i <= runs; i++)); do
@@ -61,9 +87,11 @@ for ((i = 1; i <= runs; i++)); do
 	sample boot-to-init "$(awk -F'\t' '$1 == "boot-to-init" { print $2 }' "$boot_log")"
 	sample suites "$(phase_of tests)"
 	sample coverage "$(phase_of coverage)"
+	ctxsw ctxsw-suites
 
 	bash "$s/selftests.sh" >/dev/null 2>&1 || die "make selftests failed during the benchmark (run $i)"
 	sample hmm-tests "$(phase_of selftests)"
+	ctxsw ctxsw-hmm
 
 	if [[ ${BENCH_COLD:-0} == 1 ]]; then
 		rm -rf "${KOBJ:?}"
@@ -81,9 +109,10 @@ bench_summary "$samples" >"$bench_out/bench.tsv"
 
 {
 	bench_machine
-	printf 'kernel under test: %s, FLAVOR=%s\n\n' "$(kernel_full_version "$SRC")" "$FLAVOR"
+	printf 'kernel under test: %s, FLAVOR=%s%s\n\n' "$(kernel_full_version "$SRC")" "$FLAVOR" \
+		"${UMHMM_UML_ARGS:+, UML options: $UMHMM_UML_ARGS}"
 	printf '%-12s %9s %8s %8s %5s  %s\n' measure median min max runs "share of loop"
-	# The loop.s phases: rebuild, boot (to the job), suites, coverage.
+	# The loop's phases: rebuild, boot (to the job), suites, coverage.
 	awk -F'\t' '
 		{ m[NR] = $0; med[$1] = $2 }
 		END {
@@ -91,6 +120,10 @@ bench_summary "$samples" >"$bench_out/bench.tsv"
 			for (i in p) part[p[i]] = 1
 			for (i = 1; i <= NR; i++) {
 				split(m[i], f, "\t")
+				if (f[1] ~ /^ctxsw/) {
+					printf "%-12s %9d %8d %8d %5d\n", f[1], f[2], f[3], f[4], f[5]
+					continue
+				}
 				fmt = (f[2] < 1) ? "%-12s %8.3fs %7.3fs %7.3fs %5d" : "%-12s %8.1fs %7.1fs %7.1fs %5d"
 				printf fmt, f[1], f[2], f[3], f[4], f[5]
 				if ((f[1] in part) && med["loop"] > 0)
@@ -103,7 +136,8 @@ info "results: $bench_out"
 
 # A small picture of the same table: medians with min..max bars.
 if command -v gnuplot >/dev/null; then
-	awk -F'\t' '{ print NR - 1, $1, $2, $3, $4 }' "$bench_out/bench.tsv" >"$bench_out/bench.dat"
+	# Seconds only: the context switch counts (ctxsw-*) are no time.
+	awk -F'\t' '$1 !~ /^ctxsw/ { print n++, $1, $2, $3, $4 }' "$bench_out/bench.tsv" >"$bench_out/bench.dat"
 	gnuplot <<-GNUPLOT || info "gnuplot failed: no bench.png"
 		set terminal pngcairo size 720,400 noenhanced
 		set output "$bench_out/bench.png"

@@ -10,7 +10,7 @@ require_kernel_tree "$src"
 src=$(cd "$src" && pwd -P)
 [[ -f $KOBJ/.config ]] || die "$KOBJ/.config is missing: run scripts/configure.sh $src first"
 
-lock "$FLAVOR"
+lock "$FLAVOR$KTAG"
 
 cc=$(umhmm_cc)
 # Every build directory puts the tree at the same place relative to its

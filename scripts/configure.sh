@@ -23,7 +23,7 @@ for f in "${fragments[@]}"; do
 	[[ -f $f ]] || die "missing config fragment ${f#"$UMHMM_ROOT"/} for FLAVOR=$FLAVOR"
 done
 
-lock "$FLAVOR"
+lock "$FLAVOR$KTAG"
 
 mapfile -t patches < <(series_patches "$src")
 ((${#patches[@]})) || exit 1

@@ -10,10 +10,17 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PACKAGES=(
-	build-essential bc bison flex libelf-dev linux-source-6.12 check
+	build-essential bc bison flex libelf-dev check
 	pkg-config lcov shellcheck xz-utils ccache git patch rsync coreutils
 	util-linux
 )
+# The default kernel comes from the installed package; kernel-source.sh
+# downloads any other version, which needs the archive keyring.
+if [[ $KERNEL_VERSION == "$DEFAULT_KERNEL_VERSION" ]]; then
+	PACKAGES+=("linux-source-$KERNEL_VERSION")
+else
+	PACKAGES+=(debian-archive-keyring)
+fi
 
 for group in "$@"; do
 	case $group in

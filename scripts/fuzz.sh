@@ -12,7 +12,7 @@ seed=${FUZZ_SEED:-1}
 [[ $iterations =~ ^[0-9]+$ && $seed =~ ^[0-9]+$ ]] ||
 	die "FUZZ_ITERATIONS and FUZZ_SEED must be numbers"
 
-lock "$FLAVOR"
+lock "$FLAVOR$KTAG"
 new_results_dir
 build_kernel
 

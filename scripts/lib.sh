@@ -39,14 +39,26 @@ done
 	die "unknown FLAVOR '$FLAVOR' (known: ${KNOWN_FLAVORS[*]})"
 unset _f _umhmm_known
 
+# KERNEL_VERSION picks Debian's linux-source-<version> as the default tree
+# (scripts/kernel-source.sh). Each version other than the default builds in
+# its own directory, so switching versions never rebuilds the other one.
+DEFAULT_KERNEL_VERSION=6.12
+KERNEL_VERSION=${KERNEL_VERSION:-$DEFAULT_KERNEL_VERSION}
+[[ $KERNEL_VERSION =~ ^[0-9]+\.[0-9]+$ ]] ||
+	die "KERNEL_VERSION=$KERNEL_VERSION is not a kernel version like $DEFAULT_KERNEL_VERSION or 7.2"
+
+# KTAG ("" or "-7.2") names what is built for one kernel version: the
+# kernel, the test binaries, their headers, and the locks on them.
+KTAG=
+[[ $KERNEL_VERSION == "$DEFAULT_KERNEL_VERSION" ]] || KTAG=-$KERNEL_VERSION
 # UMHMM_KOBJ names another Kbuild output directory: make bench-vm reads
 # the coverage of its x86_64 kernel ($BUILD_DIR/vm) with coverage.sh.
-KOBJ=${UMHMM_KOBJ:-$BUILD_DIR/$FLAVOR}
+KOBJ=${UMHMM_KOBJ:-$BUILD_DIR/$FLAVOR$KTAG}
 case $KOBJ in
 /*) ;;
 *) die "UMHMM_KOBJ=$KOBJ must be an absolute path" ;;
 esac
-export UMHMM_ROOT BUILD_DIR FLAVOR KOBJ
+export UMHMM_ROOT BUILD_DIR FLAVOR KOBJ KERNEL_VERSION KTAG
 
 # One regex for every kind of kernel splat, so run.sh and the self-tests
 # agree on what counts as one. Lockdep's reports open with "WARNING:" or
@@ -99,12 +111,13 @@ phase_end() {
 	unset "_UMHMM_PHASE_T0[$name]"
 }
 
-# lock [NAME]: hold $BUILD_DIR/.lock-NAME (default: the flavor) until the
-# script exits. Scripts call each other, so a lock already held by a parent
-# (listed in UMHMM_LOCKS, inherited with the fd) is not taken again: a
-# second flock on a new open file would wait for ourselves forever.
+# lock [NAME]: hold $BUILD_DIR/.lock-NAME (default: FLAVOR and KTAG, which
+# name KOBJ) until the script exits. Scripts call each other, so a lock
+# already held by a parent (listed in UMHMM_LOCKS, inherited with the fd) is
+# not taken again: a second flock on a new open file would wait for
+# ourselves forever.
 lock() {
-	local name=${1:-$FLAVOR} file fd
+	local name=${1:-$FLAVOR$KTAG} file fd
 	file=$BUILD_DIR/.lock-$name
 	case " ${UMHMM_LOCKS:-} " in
 	*" $file "*) return 0 ;;
@@ -699,11 +712,12 @@ kbuild_failed() {
 # build_suites SRC: umhmm's libcheck suites, built once into
 # $BUILD_DIR/tests for every flavor and route; sets SUITES to their paths.
 build_suites() {
-	local src=$1 list=$BUILD_DIR/tests/suites.list
+	local src=$1 list=$BUILD_DIR/tests$KTAG/suites.list
 	phase_begin tests-build
 	(
-		lock tests
-		make -s -C "$UMHMM_ROOT/tests" O="$BUILD_DIR/tests" KSRC="$src"
+		# Suites of every flavor are built into the same directory.
+		lock "tests$KTAG"
+		make -s -C "$UMHMM_ROOT/tests" O="$BUILD_DIR/tests$KTAG" KSRC="$src"
 	) || die "building the test suites failed"
 	phase_end tests-build
 	[[ -s $list ]] || die "$list is missing or empty: tests/Makefile built no suite"
@@ -716,9 +730,9 @@ build_suites() {
 # build_hmm_tests SRC: tools/testing/selftests/mm/hmm-tests from the tree,
 # against the tree's own uapi headers; sets HMM_TESTS_BIN.
 build_hmm_tests() {
-	local src=$1 hdr=$BUILD_DIR/hdr hdr_hash st stale="" f
-	local -a patches inputs
-	HMM_TESTS_BIN=$BUILD_DIR/selftests/hmm-tests
+	local src=$1 hdr=$BUILD_DIR/hdr$KTAG hdr_hash st stale="" f
+	local -a patches inputs sources
+	HMM_TESTS_BIN=$BUILD_DIR/selftests$KTAG/hmm-tests
 	# hmm-tests needs the uapi of the kernel under test (PAGEMAP_SCAN and
 	# friends are newer than Debian's linux-libc-dev): install the tree's
 	# headers once per tree and series.
@@ -730,7 +744,7 @@ build_hmm_tests() {
 	hdr_hash=${hdr_hash%% *}
 	phase_begin selftests-build
 	(
-		lock hdr
+		lock "hdr$KTAG"
 		if [[ ! -f $hdr/.umhmm-stamp || $(<"$hdr/.umhmm-stamp") != "$hdr_hash" ]]; then
 			rm -f "$hdr/.umhmm-stamp"
 			make -s -C "$src" ARCH=x86 O="$hdr/obj" INSTALL_HDR_PATH="$hdr/usr" \
@@ -743,7 +757,12 @@ build_hmm_tests() {
 	) || exit 1
 
 	st=$src/tools/testing/selftests
-	inputs=("$st/mm/hmm-tests.c" "$st/mm/vm_util.c" "$st/mm/vm_util.h"
+	sources=("$st/mm/hmm-tests.c" "$st/mm/vm_util.c")
+	# Newer hmm-tests (7.2) take their huge page helpers from here.
+	if [[ -f $st/mm/hugepage_settings.c ]]; then
+		sources+=("$st/mm/hugepage_settings.c")
+	fi
+	inputs=("${sources[@]}" "$st/mm/vm_util.h"
 		"$st/kselftest_harness.h" "$st/kselftest.h" "$src/lib/test_hmm_uapi.h"
 		"$src/mm/gup_test.h" "$hdr/.umhmm-stamp")
 	[[ -x $HMM_TESTS_BIN ]] || stale=1
@@ -756,7 +775,7 @@ build_hmm_tests() {
 		# <lib/test_hmm_uapi.h> and <mm/gup_test.h> are included from the
 		# top of the tree, the harness headers from tools/testing/selftests.
 		gcc -O2 -Wall -isystem "$hdr/usr/include" -I"$st" -I"$src" \
-			-o "$HMM_TESTS_BIN.tmp" "$st/mm/hmm-tests.c" "$st/mm/vm_util.c" -lpthread \
+			-o "$HMM_TESTS_BIN.tmp" "${sources[@]}" -lpthread \
 			>"$HMM_TESTS_BIN.log" 2>&1 || {
 			cat "$HMM_TESTS_BIN.log" >&2
 			die "building hmm-tests failed"
@@ -766,13 +785,15 @@ build_hmm_tests() {
 	phase_end selftests-build
 }
 
-# hmm_tests_options BIN EXCLUDE_FILE: the hmm-tests arguments that leave
-# out the cases EXCLUDE_FILE lists ("<name> <reason>", where <name> is a
-# test name or FIXTURE.VARIANT.TEST); prints each exclusion and its reason.
+# hmm_tests_options BIN VERSION: the hmm-tests arguments that leave out the cases
+# uml/selftests-exclude.txt and, for cases only one version's hmm-tests
+# has, uml/selftests-exclude-<version>.txt list ("<name> <reason>",
+# where <name> is a test name or FIXTURE.VARIANT.TEST); prints each
+# exclusion and its reason.
 # Sets HMM_TESTS_OPTS.
 hmm_tests_options() {
-	local bin=$1 exclude_file=$2 name reason c found
-	local -a cases positive=()
+	local bin=$1 version=$2 exclude_file name reason c found
+	local -a cases positive=() files=()
 	local -A dropped=()
 	HMM_TESTS_OPTS=()
 	# Every case the binary knows, as FIXTURE.VARIANT.TEST (FIXTURE.TEST
@@ -795,7 +816,11 @@ hmm_tests_options() {
 		}
 		END { flush() }')
 	((${#cases[@]})) || die "$bin -l listed no test"
-	[[ -f $exclude_file ]] || return 0
+	for exclude_file in "$UMHMM_ROOT/uml/selftests-exclude.txt" \
+		"$UMHMM_ROOT/uml/selftests-exclude-$version.txt"; do
+		[[ ! -f $exclude_file ]] || files+=("$exclude_file")
+	done
+	((${#files[@]})) || return 0
 	while read -r name reason; do
 		[[ -n $name && $name != \#* ]] || continue
 		found=
@@ -806,16 +831,16 @@ hmm_tests_options() {
 			fi
 		done
 		[[ -n $found ]] ||
-			die "${exclude_file#"$UMHMM_ROOT"/}: '$name' is not a test of hmm-tests (see $bin -l)"
+			die "uml/selftests-exclude*.txt: '$name' is not a test of hmm-tests (see $bin -l)"
 		printf 'excluded: %s (%s)\n' "$name" "${reason:-no reason given}"
 		[[ $name == *.* ]] || HMM_TESTS_OPTS+=(-T "$name")
-	done <"$exclude_file"
+	done < <(cat "${files[@]}")
 	# The harness can only exclude by bare name (-T); a FIXTURE.VARIANT.TEST
 	# exclusion turns into running every other case by its full name (-r).
 	for c in "${cases[@]}"; do
 		[[ -n ${dropped[$c]:-} ]] || positive+=(-r "$c")
 	done
-	if grep -qE '^[^#[:space:]]+\.' "$exclude_file"; then
+	if grep -qE '^[^#[:space:]]+\.' "${files[@]}"; then
 		HMM_TESTS_OPTS+=("${positive[@]}")
 	fi
 }

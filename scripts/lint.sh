@@ -48,22 +48,40 @@ if [[ -n ${hits//[[:space:]]/} ]]; then
 	failed+=(markers)
 fi
 
-if ((${#patches[@]} + ${#drivers[@]})); then
-	src=$(bash "$UMHMM_ROOT/scripts/kernel-source.sh") || exit 1
-	cp=$src/scripts/checkpatch.pl
-	[[ -f $cp ]] || die "$cp is missing"
+# Each series is checked by the checkpatch of its own kernel when that tree
+# is extracted under $BUILD_DIR/src (KERNEL_VERSION=<v> make test does it),
+# else by the default tree's; the driver by every one of those trees, since
+# it builds on all of them.
+checkpatch() {
+	local tree=$1
+	shift
 	# checkpatch runs from the kernel tree, as it expects: from inside
 	# another git work tree it misreads the patches. FILE_PATH_CHANGES
 	# only asks whether MAINTAINERS needs an entry for a new file; arch/um/
 	# covers sparsemem.h and drivers/umhmm is harness glue.
+	(cd "$tree" && perl "$tree/scripts/checkpatch.pl" --strict --no-tree -q "$@") >&2
+}
+
+if ((${#patches[@]} + ${#drivers[@]})); then
+	src=$(bash "$UMHMM_ROOT/scripts/kernel-source.sh") || exit 1
+	[[ -f $src/scripts/checkpatch.pl ]] || die "$src/scripts/checkpatch.pl is missing"
+	trees=("$src")
 	for p in "${patches[@]}"; do
-		(cd "$src" && perl "$cp" --strict --no-tree -q \
-			--ignore FILE_PATH_CHANGES "$p") >&2 ||
-			failed+=("checkpatch ${p##*/}")
+		v=${p%/*}
+		v=${v##*/}
+		tree=$BUILD_DIR/src/linux-source-$v
+		if [[ $(kernel_version "$src") == "$v" || ! -f $tree/scripts/checkpatch.pl ]]; then
+			tree=$src
+		fi
+		[[ " ${trees[*]} " == *" $tree "* ]] || trees+=("$tree")
+		checkpatch "$tree" --ignore FILE_PATH_CHANGES "$p" ||
+			failed+=("checkpatch ${p##*/} ($v)")
 	done
 	for f in "${drivers[@]}"; do
-		(cd "$src" && perl "$cp" --strict --no-tree -q -f "$f") >&2 ||
-			failed+=("checkpatch $f")
+		for tree in "${trees[@]}"; do
+			checkpatch "$tree" -f "$f" ||
+				failed+=("checkpatch $f ($(kernel_version "$tree"))")
+		done
 	done
 fi
 

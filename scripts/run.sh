@@ -11,6 +11,9 @@
 # Environment: UMHMM_VERBOSE=1 streams the kernel log too, not only the
 # job's output; UMHMM_JOB_PHASE names the job's phase in the timings;
 # UMHMM_WRAP is a command prefix for UML (scripts/profile.sh uses perf).
+# UMHMM_UML_ARGS adds UML command-line options; UMHMM_PERF=1 counts the
+# host context switches and CPU migrations of every UML process (perf
+# stat, into RESULTS_DIR/perf-stat.csv) and reports them.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -87,6 +90,15 @@ args=(
 	"$con0" con=null ssl=null "umid=$umid" "uml_dir=$uml_dir"
 	"UMHMM_RESULTS=$results" "UMHMM_JOB=$job"
 )
+perf=()
+perf_out=$results/perf-stat.csv
+rm -f "$perf_out"
+if [[ ${UMHMM_PERF:-0} == 1 && -z $interactive ]]; then
+	command -v perf >/dev/null || die "UMHMM_PERF=1 needs perf (Debian package linux-perf)"
+	# Counts follow every process UML forks (perf stat inherits).
+	perf=(perf stat -x "," -o "$perf_out" -e "context-switches,cpu-migrations" --)
+fi
+
 # A sparse file as the UML block device ubda: uml-init makes it the swap
 # area, so reclaim paths (swap cache, MADV_PAGEOUT) can be tested.
 swap_img=$results/.swap.img
@@ -98,6 +110,12 @@ mkswap_bin=$(PATH=$PATH:/usr/sbin:/sbin command -v mkswap) ||
 "$mkswap_bin" -q "$swap_img" >/dev/null || die "mkswap $swap_img failed"
 args+=("ubd0=$swap_img")
 [[ -z $interactive ]] || args+=(UMHMM_INTERACTIVE=1)
+# UMHMM_UML_ARGS: more UML options, split at blanks, e.g. "seccomp=on
+# ncpus=2" for the seccomp userspace and two CPUs of newer UMLs.
+if [[ -n ${UMHMM_UML_ARGS:-} ]]; then
+	read -r -a extra <<<"$UMHMM_UML_ARGS"
+	args+=("${extra[@]}")
+fi
 
 # Every process of this run: the UML process group (UML forks host helper
 # processes) plus anything still carrying our umid on its command line.
@@ -174,7 +192,7 @@ if [[ -n $interactive ]]; then
 	uml_pid=$!
 	uml_group=
 else
-	setsid "${wrap[@]}" "$kernel" "${args[@]}" </dev/null >"$console" 2>&1 &
+	setsid "${wrap[@]}" "${perf[@]}" "$kernel" "${args[@]}" </dev/null >"$console" 2>&1 &
 	uml_pid=$!
 	uml_group=$uml_pid
 	# Stream the console while the file stays complete; by default only
@@ -270,6 +288,9 @@ fi
 # uml-init wrote host clock times: its start, the job's start and end.
 record_guest_timing "$results" "$t0"
 info "UML ran for $(fmt_seconds "$((t1 - t0))") s"
+if [[ -s $perf_out ]]; then
+	info "host $(awk -F, '$3 ~ /^(context-switches|cpu-migrations)$/ { printf "%s%s %s", sep, $1, $3; sep = ", " }' "$perf_out")"
+fi
 
 report_splats "$console" || fail=1
 

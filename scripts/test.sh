@@ -20,7 +20,7 @@ jobs=${JOBS:-$(nproc)}
 timeout_s=${UMHMM_TIMEOUT:-300}
 
 # Runs sharing BUILD_DIR and FLAVOR take turns instead of racing on $KOBJ.
-lock "$FLAVOR"
+lock "$FLAVOR$KTAG"
 new_results_dir
 
 build_kernel

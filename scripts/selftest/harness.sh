@@ -126,6 +126,30 @@ case_patch_refused() {
 		env BUILD_DIR="$tmp/build" bash "$r/scripts/prepare.sh" "$k"
 }
 
+case_bad_kernel_version() {
+	expect_fail bad-kernel-version "^kernel-source.sh: KERNEL_VERSION=7 is not a kernel version like 6.12 or 7.2$" \
+		env KERNEL_VERSION=7 BUILD_DIR="$tmp/build" bash "$S/kernel-source.sh"
+}
+
+# A version that is not installed is downloaded; when that fails (here: a
+# mirror nobody listens on), the last line says so and nothing is left
+# that a later run could take for a tree.
+case_download_fails() {
+	local b=$tmp/dl rc=0 last
+	env KERNEL_VERSION=9.99 UMHMM_DEBIAN_MIRROR=http://127.0.0.1:9/debian BUILD_DIR="$b" \
+		bash "$S/kernel-source.sh" >"$tmp/out" 2>"$tmp/err" </dev/null || rc=$?
+	last=$(tail -n 1 "$tmp/err")
+	if ((rc == 0)); then
+		fail_case "download-fails: exit status 0"
+	elif [[ $last != "kernel-source.sh: cannot download linux-source-9.99 from Debian unstable at http://127.0.0.1:9/debian (log: $b/apt/download.log)"* ]]; then
+		fail_case "download-fails: last line '$last'"
+	fi
+	[[ ! -s $tmp/out ]] || fail_case "download-fails: printed a tree: $(<"$tmp/out")"
+	if [[ -e $b/apt/linux-source-9.99.tar.xz || -e $b/src/linux-source-9.99 ]]; then
+		fail_case "download-fails: left a tarball or tree behind"
+	fi
+}
+
 case_unknown_tests() {
 	local d=$tmp/suites
 	mkdir -p "$d"
@@ -551,7 +575,7 @@ case_unprivileged() {
 	[[ -z $created ]] || userdel "$user" 2>/dev/null || true
 }
 
-all=(unknown_flavor wrong_kernel_src patch_refused unknown_tests config_mismatch bench_vm_input job_fails suite_failure splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
+all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails patch_refused unknown_tests config_mismatch bench_vm_input job_fails suite_failure splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do

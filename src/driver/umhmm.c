@@ -45,6 +45,7 @@
 #include <linux/xarray.h>
 
 #include "umhmm.h"
+#include "umhmm_compat.h"
 
 #define UMHMM_MAX_DEVICES	8
 #define UMHMM_BATCH		64	/* pages per migrate/fault step */
@@ -153,13 +154,13 @@ static void umhmm_device_release(struct kref *ref)
 
 static struct umhmm_chunk *umhmm_page_chunk(struct page *page)
 {
-	return container_of(page->pgmap, struct umhmm_chunk, pagemap);
+	return container_of(page_pgmap(page), struct umhmm_chunk, pagemap);
 }
 
 static bool umhmm_is_our_page(struct page *page)
 {
 	return is_device_private_page(page) &&
-	       page->pgmap->ops == &umhmm_pagemap_ops;
+	       page_pgmap(page)->ops == &umhmm_pagemap_ops;
 }
 
 /* The system page that holds the data of a device page. */
@@ -275,7 +276,7 @@ static struct page *umhmm_alloc_page(struct umhmm_device *udev)
 		}
 	}
 
-	zone_device_page_init(dpage);
+	umhmm_zone_device_page_init(dpage);
 	dpage->zone_device_data = backing;
 	atomic64_inc(&udev->cnt->pages_allocated);
 	return dpage;
@@ -371,8 +372,19 @@ static vm_fault_t umhmm_migrate_to_ram(struct vm_fault *vmf)
 	return selected && !copied ? VM_FAULT_OOM : 0;
 }
 
+#ifdef UMHMM_HAVE_FOLIO_FREE
+static void umhmm_folio_free(struct folio *folio)
+{
+	umhmm_page_free(&folio->page);
+}
+#endif
+
 static const struct dev_pagemap_ops umhmm_pagemap_ops = {
+#ifdef UMHMM_HAVE_FOLIO_FREE
+	.folio_free	= umhmm_folio_free,
+#else
 	.page_free	= umhmm_page_free,
+#endif
 	.migrate_to_ram	= umhmm_migrate_to_ram,
 };
 
@@ -1006,7 +1018,7 @@ static int umhmm_exclusive(struct umhmm_mirror *mirror, struct umhmm_range *r,
 		bool busy = false;
 		int i, got;
 
-		got = make_device_exclusive_range(mm, addr, next, pages,
+		got = umhmm_make_device_exclusive(mm, addr, next, pages,
 						  udev->owner);
 		if (got < 0) {
 			ret = got;
@@ -1401,7 +1413,7 @@ static int umhmm_open(struct inode *inode, struct file *file)
 	struct umhmm_mirror *mirror;
 	int ret;
 
-	mirror = kzalloc(sizeof(*mirror), GFP_KERNEL);
+	mirror = kzalloc_obj(*mirror, GFP_KERNEL);
 	if (!mirror)
 		return -ENOMEM;
 	mutex_init(&mirror->lock);
@@ -1567,7 +1579,7 @@ static int umhmm_probe(struct platform_device *pdev)
 	struct umhmm_device *udev;
 	int ret;
 
-	udev = kzalloc(sizeof(*udev), GFP_KERNEL);
+	udev = kzalloc_obj(*udev, GFP_KERNEL);
 	if (!udev)
 		return -ENOMEM;
 	kref_init(&udev->ref);
@@ -1623,7 +1635,7 @@ static void umhmm_remove(struct platform_device *pdev)
 
 static struct platform_driver umhmm_driver = {
 	.probe = umhmm_probe,
-	.remove_new = umhmm_remove,
+	.remove = umhmm_remove,
 	.driver = {
 		.name = "umhmm",
 	},
