@@ -309,8 +309,10 @@ case_jobs() {
 	n=$(grep -c '<testsuite ' "$r/junit.xml")
 	((n == 3)) || fail_case "jobs: junit.xml has $n suites, not 3"
 	grep -q '^[0-9]* passed, 0 failed' "$out" || fail_case "jobs: no summary line"
-	[[ -s $r/coverage/cases/boot.info && -s $r/coverage/all.info ]] ||
-		fail_case "jobs: the instances' coverage was not merged"
+	# Each instance took its own snapshot (run-suites), merged into all.info.
+	[[ -s $r/coverage/cases/suites.job1.info && -s $r/coverage/cases/suites.job2.info &&
+		-s $r/coverage/all.info ]] ||
+		fail_case "jobs: the instances' coverage was not captured and merged"
 	if ! grep -q 'job 1: ' "$out" || ! grep -q 'job 2: ' "$out"; then
 		fail_case "jobs: the shards were not reported"
 	fi
