@@ -857,7 +857,7 @@ static struct umhmm_stall *umhmm_stall(struct umhmm_mirror *mirror,
 	}
 	if (!folio)
 		return NULL;
-	st = kzalloc(sizeof(*st), GFP_KERNEL);
+	st = kzalloc_obj(*st, GFP_KERNEL);
 	if (!st)
 		return NULL;
 	st->mirror = mirror;
@@ -1171,7 +1171,7 @@ static u32 umhmm_pgmap_lookups(struct dev_pagemap *pgmap)
 
 		if (!pgmap_pfn_valid(pgmap, PHYS_PFN(range->start)))
 			checks &= ~UMHMM_PGMAP_PFN_VALID;
-		ref = get_dev_pagemap(PHYS_PFN(range->end), NULL);
+		ref = umhmm_get_dev_pagemap(PHYS_PFN(range->end), NULL);
 		if (ref != pgmap)
 			checks &= ~UMHMM_PGMAP_LOOKUP;
 		if (ref)
@@ -1180,15 +1180,15 @@ static u32 umhmm_pgmap_lookups(struct dev_pagemap *pgmap)
 	if (!pgmap_pfn_valid(pgmap, first - 1))
 		checks |= UMHMM_PGMAP_PFN_OUTSIDE;
 
-	ref = get_dev_pagemap(first, NULL);
+	ref = umhmm_get_dev_pagemap(first, NULL);
 	if (!ref)
 		return checks;
 	/* Given a reference that covers the pfn, the same one comes back. */
-	got = get_dev_pagemap(first + 1, ref);
+	got = umhmm_get_dev_pagemap(first + 1, ref);
 	if (got == ref)
 		checks |= UMHMM_PGMAP_CACHED;
 	/* Given one that does not, it is dropped and the pfn looked up. */
-	got = get_dev_pagemap(first - 1, got);
+	got = umhmm_get_dev_pagemap(first - 1, got);
 	if (!got)
 		checks |= UMHMM_PGMAP_LOOKUP_OUTSIDE;
 	else
@@ -1204,7 +1204,7 @@ static bool umhmm_pgmap_gone(struct dev_pagemap *pgmap, int nr_range)
 	for (i = 0; i < nr_range; i++) {
 		struct dev_pagemap *ref;
 
-		ref = get_dev_pagemap(PHYS_PFN(pgmap->ranges[i].start), NULL);
+		ref = umhmm_get_dev_pagemap(PHYS_PFN(pgmap->ranges[i].start), NULL);
 		if (ref) {
 			put_dev_pagemap(ref);
 			gone = false;

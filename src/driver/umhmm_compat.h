@@ -29,6 +29,30 @@ static inline struct dev_pagemap *page_pgmap(const struct page *page)
 #endif
 
 /*
+ * get_dev_pagemap() with the reference a caller already holds: up to 6.14
+ * the kernel returned it unchanged when it covers pfn, and otherwise
+ * dropped it and looked pfn up.  The rework that added page_pgmap()
+ * removed that argument; the same contract is kept here on top of the
+ * plain lookup, so the driver reads the same on both.
+ */
+static inline struct dev_pagemap *umhmm_get_dev_pagemap(unsigned long pfn,
+							struct dev_pagemap *held)
+{
+#ifdef UMHMM_HAVE_PAGE_PGMAP
+	struct dev_pagemap *pgmap;
+
+	if (held && pgmap_pfn_valid(held, pfn))
+		return held;
+	pgmap = get_dev_pagemap(pfn);
+	if (held)
+		put_dev_pagemap(held);
+	return pgmap;
+#else
+	return get_dev_pagemap(pfn, held);
+#endif
+}
+
+/*
  * 6.19 made device private memory hold large folios: the pagemap's free
  * callback takes the folio, and zone_device_page_init() an order and the
  * pagemap.  umhmm hands out single pages.
