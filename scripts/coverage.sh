@@ -24,7 +24,13 @@ RESULTS=$2
 GCOV_IN=$RESULTS/gcov
 OUT=$RESULTS/coverage
 FILES_LIST=$UMHMM_ROOT/coverage/files.list
+# Figures are per kernel version: a newer kernel compiles paths UML cannot
+# run (7.2's device THP migration), so coverage/thresholds-<version>
+# overrides coverage/thresholds, which holds the default version's.
 THRESHOLDS=$UMHMM_ROOT/coverage/thresholds
+if [[ -f $THRESHOLDS-$(kernel_version "$SRC") ]]; then
+	THRESHOLDS=$THRESHOLDS-$(kernel_version "$SRC")
+fi
 
 command -v lcov >/dev/null || die "lcov is missing: run scripts/deps.sh"
 if ! compgen -G "$GCOV_IN/*/" >/dev/null && ! compgen -G "$RESULTS/job*/gcov/*/" >/dev/null; then
