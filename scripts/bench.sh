@@ -56,13 +56,14 @@ sample() {
 }
 
 # The host context switches perf counted in the latest run, if it did (a
-# JOBS=N run: summed over its instances).
+# JOBS=N run: summed over its instances; the [v] makes nullglob drop an
+# absent file).
 ctxsw() {
 	local r=$BUILD_DIR/results/latest n
 	local -a f=()
 	[[ -n ${UMHMM_PERF:-} ]] || return 0
 	shopt -s nullglob
-	f=("$r"/perf-stat.csv "$r"/job*/perf-stat.csv)
+	f=("$r"/perf-stat.cs[v] "$r"/job*/perf-stat.csv)
 	shopt -u nullglob
 	((${#f[@]})) || return 0
 	n=$(awk -F, '$3 == "context-switches" { n += $1 } END { print n }' "${f[@]}")

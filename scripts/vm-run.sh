@@ -252,6 +252,8 @@ elif ((vm_rc != 0)); then
 	fail=1
 fi
 tar -xf "$out_img" -C "$results" 2>/dev/null || true
+# The coverage counters travel inside as one more archive (gcov_pack).
+gcov_unpack "$results"
 if [[ -z $fail ]]; then
 	if [[ ! -s $results/exit-status ]]; then
 		info "the job did not finish: kernel crash or hang? see $console"
