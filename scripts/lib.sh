@@ -944,3 +944,20 @@ report_splats() {
 	fi
 	return 0
 }
+
+# The CPUs this process may run on, one per line, from the kernel's
+# Cpus_allowed_list ("0-3,6": ranges and single CPUs).
+allowed_cpus() {
+	local list part a b
+	local -a parts
+	list=$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status)
+	IFS=, read -r -a parts <<<"$list"
+	for part in "${parts[@]}"; do
+		if [[ $part =~ ^([0-9]+)-([0-9]+)$ ]]; then
+			a=${BASH_REMATCH[1]} b=${BASH_REMATCH[2]}
+			seq "$a" "$b"
+		elif [[ $part =~ ^[0-9]+$ ]]; then
+			printf '%s\n' "$part"
+		fi
+	done
+}

@@ -81,7 +81,9 @@ else
 		names=("${part[@]##*/}")
 		info "job $i: ${names[*]}"
 		mkdir -p "$RESULTS/job$i" || die "cannot create $RESULTS/job$i"
-		UMHMM_SCRIPT_NAME="run.sh (job $i)" UMHMM_JOB_PHASE=tests \
+		# Instance i on CPU i - 1 (run.sh pins each UML to one CPU).
+		UMHMM_CPU_SLOT=$((i - 1)) \
+			UMHMM_SCRIPT_NAME="run.sh (job $i)" UMHMM_JOB_PHASE=tests \
 			PHASE_LOG=$RESULTS/job$i/phases.tsv \
 			bash "$UMHMM_ROOT/scripts/run.sh" -t "$timeout_s" \
 			"$RESULTS/job$i" -- "${job_shard[@]}" "${part[@]}" &
