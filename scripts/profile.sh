@@ -17,17 +17,14 @@ s=$UMHMM_ROOT/scripts
 bash "$s/deps.sh" profile || exit 1
 command -v perf >/dev/null || die "perf is missing although linux-perf is installed: is this Debian?"
 
-# Host counters over the whole UML run (perf stat follows every process
-# and thread UML starts).
-stat_file=$(mktemp "${TMPDIR:-/tmp}/umhmm-perf-stat.XXXXXX")
-trap 'rm -f "$stat_file"' EXIT
-events=task-clock,context-switches,cpu-migrations,page-faults
-UMHMM_COVERAGE_REPORT=0 UMHMM_WRAP="perf stat -x , -o $stat_file -e $events" \
+# Host counters over the whole UML run: run.sh's UMHMM_PERF (perf stat
+# follows every process and thread UML starts).
+UMHMM_COVERAGE_REPORT=0 UMHMM_PERF=1 \
 	bash "$s/test.sh" >/dev/null 2>&1 || die "make test failed under perf stat: run make test first"
 results=$(readlink -f "$BUILD_DIR/results/latest")
 out=$results/profile
 mkdir -p "$out"
-cp "$stat_file" "$out/perf-stat.csv"
+cp "$results/perf-stat.csv" "$out/perf-stat.csv" || die "perf stat wrote no counters in $results"
 
 # perf stat -x , lines: value,unit,event,...
 host() {

@@ -12,8 +12,8 @@
 # job's output; UMHMM_JOB_PHASE names the job's phase in the timings;
 # UMHMM_WRAP is a command prefix for UML (scripts/profile.sh uses perf).
 # UMHMM_UML_ARGS adds UML command-line options; UMHMM_PERF=1 counts the
-# host context switches and CPU migrations of every UML process (perf
-# stat, into RESULTS_DIR/perf-stat.csv) and reports them.
+# host CPU time, context switches, CPU migrations and page faults of every
+# UML process (perf stat, into RESULTS_DIR/perf-stat.csv) and reports them.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -96,7 +96,7 @@ rm -f "$perf_out"
 if [[ ${UMHMM_PERF:-0} == 1 && -z $interactive ]]; then
 	command -v perf >/dev/null || die "UMHMM_PERF=1 needs perf (Debian package linux-perf)"
 	# Counts follow every process UML forks (perf stat inherits).
-	perf=(perf stat -x "," -o "$perf_out" -e "context-switches,cpu-migrations" --)
+	perf=(perf stat -x "," -o "$perf_out" -e "task-clock,context-switches,cpu-migrations,page-faults" --)
 fi
 
 # A sparse file as the UML block device ubda: uml-init makes it the swap
