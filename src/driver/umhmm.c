@@ -388,6 +388,19 @@ static const struct dev_pagemap_ops umhmm_pagemap_ops = {
 	.migrate_to_ram	= umhmm_migrate_to_ram,
 };
 
+/*
+ * Keeps a locked folio for the "locked" injection while its budget lasts;
+ * once spent, drops the lock and the reference and returns false.
+ */
+static bool umhmm_keep_locked(struct umhmm_device *udev, struct folio *folio)
+{
+	if (umhmm_inject(udev, &udev->fail_locked, &udev->cnt->locked_injected))
+		return true;
+	folio_unlock(folio);
+	folio_put(folio);
+	return false;
+}
+
 /* Locks the first pages in use of a chunk that the injection asks for. */
 static unsigned long *umhmm_inject_chunk_locks(struct umhmm_device *udev,
 					       unsigned long start)
@@ -408,12 +421,8 @@ static unsigned long *umhmm_inject_chunk_locks(struct umhmm_device *udev,
 			folio_put(folio);
 			continue;
 		}
-		if (!umhmm_inject(udev, &udev->fail_locked,
-				  &udev->cnt->locked_injected)) {
-			folio_unlock(folio);
-			folio_put(folio);
+		if (!umhmm_keep_locked(udev, folio))
 			break;
-		}
 		__set_bit(i, locked);
 	}
 	return locked;
@@ -696,12 +705,8 @@ static void umhmm_inject_locks(struct umhmm_device *udev,
 
 		if (!folio)
 			continue;
-		if (!umhmm_inject(udev, &udev->fail_locked,
-				  &udev->cnt->locked_injected)) {
-			folio_unlock(folio);
-			folio_put(folio);
+		if (!umhmm_keep_locked(udev, folio))
 			break;
-		}
 		__set_bit((addr - start) >> PAGE_SHIFT, locked);
 	}
 }
