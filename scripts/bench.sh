@@ -107,6 +107,15 @@ for ((i = 1; i <= runs; i++)); do
 	fi
 done
 
+# What one fault, system call, fork and check case costs, on the host and
+# in UML: the loop's figures are these prices times how often the suites
+# pay them.
+info "pricing single operations (umhmm-micro), host and UML"
+build_tool umhmm-micro check
+"$TOOL_BIN" "$bench_out/micro-host.tsv" || die "umhmm-micro failed on the host"
+bash "$s/run.sh" "$bench_out/micro-uml" -- "$TOOL_BIN" "$GUEST_RESULTS/micro.tsv" >/dev/null 2>&1 ||
+	die "umhmm-micro failed in UML (results: $bench_out/micro-uml)"
+
 # Context switches: counted apart from the timed runs, which perf would slow.
 if [[ -n $count_ctxsw ]]; then
 	info "counting host context switches (perf stat)"
@@ -143,6 +152,10 @@ bench_summary "$samples" >"$bench_out/bench.tsv"
 				printf "\n"
 			}
 		}' "$bench_out/bench.tsv"
+	printf '\n%-15s %10s %10s %7s\n' "one operation" "host us" "UML us" "UML/host"
+	awk -F'\t' 'NR == FNR { host[$1] = $2; next }
+		{ printf "%-15s %10.2f %10.2f %6.0fx\n", $1, host[$1], $2, host[$1] > 0 ? $2 / host[$1] : 0 }' \
+		"$bench_out/micro-host.tsv" "$bench_out/micro-uml/micro.tsv"
 } | tee "$bench_out/bench.txt"
 info "results: $bench_out"
 

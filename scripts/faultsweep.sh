@@ -26,10 +26,8 @@ for o in CONFIG_FAULT_INJECTION CONFIG_FAILSLAB CONFIG_FAIL_PAGE_ALLOC CONFIG_FA
 		die "the FLAVOR=$FLAVOR kernel has no $o: the sweep needs FLAVOR=debug"
 done
 
-bin=$BUILD_DIR/tools/umhmm-faultsweep
-mkdir -p "${bin%/*}"
-gcc -O2 -Wall -Wextra -Werror -I"$UMHMM_ROOT/src/include" \
-	-o "$bin" "$UMHMM_ROOT/src/tools/umhmm-faultsweep.c" || die "building umhmm-faultsweep failed"
+build_tool umhmm-faultsweep
+bin=$TOOL_BIN
 
 run_ok=1
 UMHMM_JOB_PHASE=faultsweep bash "$UMHMM_ROOT/scripts/run.sh" -t "${UMHMM_TIMEOUT:-1200}" \

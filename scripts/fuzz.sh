@@ -16,10 +16,8 @@ lock "$FLAVOR$KTAG"
 new_results_dir
 build_kernel
 
-bin=$BUILD_DIR/tools/umhmm-fuzz
-mkdir -p "${bin%/*}"
-gcc -O2 -Wall -Wextra -Werror -I"$UMHMM_ROOT/src/include" \
-	-o "$bin" "$UMHMM_ROOT/src/tools/umhmm-fuzz.c" || die "building umhmm-fuzz failed"
+build_tool umhmm-fuzz
+bin=$TOOL_BIN
 
 info "$iterations ioctls, seed $seed"
 UMHMM_JOB_PHASE=fuzz bash "$UMHMM_ROOT/scripts/run.sh" -t "${UMHMM_TIMEOUT:-600}" \

@@ -60,6 +60,10 @@ case $KOBJ in
 esac
 export UMHMM_ROOT BUILD_DIR FLAVOR KOBJ KERNEL_VERSION KTAG
 
+# Where the run's results directory appears inside the kernel under test
+# (uml-init and vm-init mount it there and export it as UMHMM_OUT).
+GUEST_RESULTS=/tmp/umhmm-results
+
 # One regex for every kind of kernel splat, so run.sh and the self-tests
 # agree on what counts as one. Lockdep's reports open with "WARNING:" or
 # "INFO:" lines; the bare word would match paths and function names
@@ -726,6 +730,24 @@ build_suites() {
 }
 
 # --- Upstream's hmm-tests ----------------------------------------------------
+
+# build_tool NAME [LIBS...]: src/tools/NAME.c into $BUILD_DIR/tools/NAME, its
+# path in TOOL_BIN. LIBS are pkg-config package names to link with.
+build_tool() {
+	local name=$1 flags
+	shift
+	TOOL_BIN=$BUILD_DIR/tools/$name
+	flags=
+	if (($#)); then
+		flags=$(pkg-config --cflags --libs "$@") ||
+			die "pkg-config knows no $*: run scripts/deps.sh"
+	fi
+	mkdir -p "${TOOL_BIN%/*}" || die "cannot create ${TOOL_BIN%/*}"
+	# shellcheck disable=SC2086 # pkg-config output is a list of flags
+	gcc -O2 -Wall -Wextra -Werror -I"$UMHMM_ROOT/src/include" \
+		-o "$TOOL_BIN" "$UMHMM_ROOT/src/tools/$name.c" $flags ||
+		die "building $name failed"
+}
 
 # build_hmm_tests SRC: tools/testing/selftests/mm/hmm-tests from the tree,
 # against the tree's own uapi headers; sets HMM_TESTS_BIN.
