@@ -126,6 +126,18 @@ done
 
 bench_summary "$samples" >"$bench_out/bench-vm.tsv"
 
+# One fault, system call, fork and check case in the VM, beside make
+# bench's prices for UML (micro-uml/micro.tsv beside the UML table).
+info "pricing single operations (umhmm-micro) in the VM"
+build_tool umhmm-micro check
+bash "$s/vm-run.sh" -t "$timeout_s" "$bench_out/micro-vm" -- "$TOOL_BIN" "$GUEST_RESULTS/micro.tsv" \
+	>"$bench_out/micro-vm.log" 2>&1 ||
+	die "umhmm-micro failed in the VM (log: $bench_out/micro-vm.log)"
+uml_micro=
+if [[ -n $uml_bench && -s ${uml_bench%/*}/micro-uml/micro.tsv ]]; then
+	uml_micro=${uml_bench%/*}/micro-uml/micro.tsv
+fi
+
 # The tests' outcome in the VM, counted in the last run; failures listed
 # from every run: a failure here and not in UML is a real difference
 # between the two, worth reading.
@@ -182,6 +194,14 @@ fi
 		printf '%-10s %8.1fs %7.1fs %7.1fs %5d   %9s %9s\n' "$m" "$med" "$lo" "$hi" "$n" \
 			"${u:+${u}s}" "$ratio"
 	done <"$bench_out/bench-vm.tsv"
+	printf '\n%-15s %10s %10s %7s\n' "one operation" "VM us" "UML us" "VM/UML"
+	if [[ -n $uml_micro ]]; then
+		awk -F'\t' 'NR == FNR { uml[$1] = $2; next }
+			{ printf "%-15s %10.2f %10.2f %6.2fx\n", $1, $2, uml[$1], uml[$1] > 0 ? $2 / uml[$1] : 0 }' \
+			"$uml_micro" "$bench_out/micro-vm/micro.tsv"
+	else
+		awk -F'\t' '{ printf "%-15s %10.2f %10s %7s\n", $1, $2, "-", "-" }' "$bench_out/micro-vm/micro.tsv"
+	fi
 } | tee "$bench_out/bench-vm.txt"
 info "results: $bench_out"
 if [[ -z $suites_ok || -z $hmm_ok ]]; then

@@ -10,9 +10,8 @@
  * system call of a guest process is a round trip between host processes,
  * and these numbers say what that round trip costs on this machine.
  *
- * Each operation is timed over a batch, in ROUNDS rounds; the output is
- * one line per operation, "name<TAB>median microseconds per operation",
- * on standard output or into OUTPUT.
+ * The output is one line per operation, "name<TAB>median microseconds
+ * per operation", on standard output or into OUTPUT.
  *
  *   fault-write     first write to a fresh anonymous page
  *   fault-read      first read of one (maps the zero page)
@@ -32,11 +31,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * Each price is taken with a batch size that doubles until one batch takes
+ * MIN_BATCH_US, so a coarse guest clock (jiffies in an emulated VM) still
+ * gives a figure; the median of ROUNDS such batches is printed.
+ */
 #define ROUNDS		5
-#define FAULT_PAGES	2048
-#define SYSCALLS	4000
-#define FORKS		50
-#define CHECK_CASES	50
+#define MIN_BATCH_US	50000.0
 
 static long page_size;
 
@@ -55,15 +56,23 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static double median(double *v)
+/* Microseconds per operation: batch(n) runs n operations, returns their time. */
+static double price(double (*batch)(long n))
 {
+	double v[ROUNDS];
+	long n = 8;
+
+	while (batch(n) < MIN_BATCH_US)
+		n *= 2;
+	for (int r = 0; r < ROUNDS; r++)
+		v[r] = batch(n) / n;
 	qsort(v, ROUNDS, sizeof(*v), cmp_double);
 	return v[ROUNDS / 2];
 }
 
-static char *map_pages(void)
+static char *map_pages(long n)
 {
-	char *p = mmap(NULL, FAULT_PAGES * page_size, PROT_READ | PROT_WRITE,
+	char *p = mmap(NULL, n * page_size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED) {
@@ -73,71 +82,74 @@ static char *map_pages(void)
 	return p;
 }
 
-/* The three fault kinds, one mapping per round. */
-static void faults(double *write, double *read, double *cow)
+static double fault_write(long n)
 {
-	for (int r = 0; r < ROUNDS; r++) {
-		char *a = map_pages(), *b = map_pages();
-		double t;
+	char *p = map_pages(n);
+	double t = now_us();
 
-		t = now_us();
-		for (long i = 0; i < FAULT_PAGES; i++)
-			a[i * page_size] = 1;
-		write[r] = (now_us() - t) / FAULT_PAGES;
-
-		t = now_us();
-		for (long i = 0; i < FAULT_PAGES; i++)
-			(void)*(volatile char *)&b[i * page_size];
-		read[r] = (now_us() - t) / FAULT_PAGES;
-
-		t = now_us();
-		for (long i = 0; i < FAULT_PAGES; i++)
-			b[i * page_size] = 1;
-		cow[r] = (now_us() - t) / FAULT_PAGES;
-
-		munmap(a, FAULT_PAGES * page_size);
-		munmap(b, FAULT_PAGES * page_size);
-	}
+	for (long i = 0; i < n; i++)
+		p[i * page_size] = 1;
+	t = now_us() - t;
+	munmap(p, n * page_size);
+	return t;
 }
 
-static double syscalls(void)
+/* The volatile read is the access being priced: the compiler must keep it. */
+static double fault_read(long n)
 {
-	double v[ROUNDS];
+	char *p = map_pages(n);
+	double t = now_us();
 
-	for (int r = 0; r < ROUNDS; r++) {
-		double t = now_us();
-
-		for (int i = 0; i < SYSCALLS; i++)
-			syscall(SYS_getppid);
-		v[r] = (now_us() - t) / SYSCALLS;
-	}
-	return median(v);
+	for (long i = 0; i < n; i++)
+		(void)*(volatile char *)&p[i * page_size];
+	t = now_us() - t;
+	munmap(p, n * page_size);
+	return t;
 }
 
-static double forks(void)
+static double fault_cow_zero(long n)
 {
-	double v[ROUNDS];
+	char *p = map_pages(n);
+	double t;
 
-	for (int r = 0; r < ROUNDS; r++) {
-		double t = now_us();
+	for (long i = 0; i < n; i++)
+		(void)*(volatile char *)&p[i * page_size];
+	t = now_us();
+	for (long i = 0; i < n; i++)
+		p[i * page_size] = 1;
+	t = now_us() - t;
+	munmap(p, n * page_size);
+	return t;
+}
 
-		for (int i = 0; i < FORKS; i++) {
-			pid_t pid = fork();
+static double syscalls(long n)
+{
+	double t = now_us();
 
-			if (pid < 0) {
-				perror("umhmm-micro: fork");
-				exit(1);
-			}
-			if (!pid)
-				_exit(0);
-			if (waitpid(pid, NULL, 0) != pid) {
-				perror("umhmm-micro: waitpid");
-				exit(1);
-			}
+	for (long i = 0; i < n; i++)
+		syscall(SYS_getppid);
+	return now_us() - t;
+}
+
+static double forks(long n)
+{
+	double t = now_us();
+
+	for (long i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			perror("umhmm-micro: fork");
+			exit(1);
 		}
-		v[r] = (now_us() - t) / FORKS;
+		if (!pid)
+			_exit(0);
+		if (waitpid(pid, NULL, 0) != pid) {
+			perror("umhmm-micro: waitpid");
+			exit(1);
+		}
 	}
-	return median(v);
+	return now_us() - t;
 }
 
 START_TEST(test_empty)
@@ -146,38 +158,42 @@ START_TEST(test_empty)
 }
 END_TEST
 
-static double check_cases(enum fork_status mode)
+static double check_cases(long n, enum fork_status mode)
 {
-	double v[ROUNDS];
+	Suite *s = suite_create("micro");
+	TCase *tc = tcase_create("empty");
+	SRunner *sr;
+	double t;
+	int failed;
 
-	for (int r = 0; r < ROUNDS; r++) {
-		Suite *s = suite_create("micro");
-		TCase *tc = tcase_create("empty");
-		SRunner *sr;
-		double t;
-		int failed;
-
-		tcase_add_loop_test(tc, test_empty, 0, CHECK_CASES);
-		suite_add_tcase(s, tc);
-		sr = srunner_create(s);
-		srunner_set_fork_status(sr, mode);
-		t = now_us();
-		srunner_run_all(sr, CK_SILENT);
-		v[r] = (now_us() - t) / CHECK_CASES;
-		failed = srunner_ntests_failed(sr);
-		srunner_free(sr);
-		if (failed) {
-			fprintf(stderr, "umhmm-micro: %d empty check cases failed\n", failed);
-			exit(1);
-		}
+	tcase_add_loop_test(tc, test_empty, 0, n);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_set_fork_status(sr, mode);
+	t = now_us();
+	srunner_run_all(sr, CK_SILENT);
+	t = now_us() - t;
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	if (failed) {
+		fprintf(stderr, "umhmm-micro: %d empty check cases failed\n", failed);
+		exit(1);
 	}
-	return median(v);
+	return t;
+}
+
+static double check_case_forked(long n)
+{
+	return check_cases(n, CK_FORK);
+}
+
+static double check_case_unforked(long n)
+{
+	return check_cases(n, CK_NOFORK);
 }
 
 int main(int argc, char **argv)
 {
-	double write[ROUNDS], read[ROUNDS], cow[ROUNDS];
-
 	if (argc > 2) {
 		fprintf(stderr, "usage: umhmm-micro [OUTPUT]\n");
 		return 2;
@@ -187,13 +203,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	page_size = sysconf(_SC_PAGESIZE);
-	faults(write, read, cow);
-	printf("fault-write\t%.2f\n", median(write));
-	printf("fault-read\t%.2f\n", median(read));
-	printf("fault-cow-zero\t%.2f\n", median(cow));
-	printf("syscall\t%.2f\n", syscalls());
-	printf("fork\t%.1f\n", forks());
-	printf("check-case\t%.1f\n", check_cases(CK_FORK));
-	printf("check-nofork\t%.1f\n", check_cases(CK_NOFORK));
+	printf("fault-write\t%.2f\n", price(fault_write));
+	printf("fault-read\t%.2f\n", price(fault_read));
+	printf("fault-cow-zero\t%.2f\n", price(fault_cow_zero));
+	printf("syscall\t%.2f\n", price(syscalls));
+	printf("fork\t%.1f\n", price(forks));
+	printf("check-case\t%.1f\n", price(check_case_forked));
+	printf("check-nofork\t%.1f\n", price(check_case_unforked));
 	return fclose(stdout) ? 1 : 0;
 }
