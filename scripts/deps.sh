@@ -34,12 +34,18 @@ done
 command -v dpkg-query >/dev/null ||
 	die "no dpkg-query: this check knows Debian packages only; install the equivalents of: ${PACKAGES[*]}"
 
+# One dpkg-query for all: "ii " is installed; anything else (absent,
+# half-installed, removed with config left) needs an install. A package
+# dpkg has never heard of is not listed at all.
+declare -A installed=()
+while read -r p status; do
+	if [[ $status == ii* ]]; then
+		installed[${p%%:*}]=1
+	fi
+done < <(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${PACKAGES[@]}" 2>/dev/null || true)
 missing=()
 for p in "${PACKAGES[@]}"; do
-	status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
-	# "ii " is installed; anything else (absent, half-installed, removed
-	# with config left) needs an install.
-	[[ $status == ii* ]] || missing+=("$p")
+	[[ -n ${installed[$p]:-} ]] || missing+=("$p")
 done
 
 ((${#missing[@]} == 0)) && exit 0
