@@ -75,7 +75,7 @@ object_root() {
 
 # One tracefile per capture, restricted to the measured files.
 capture() {
-	local dir=$1 name=$2 raw=$OUT/cases/$2.raw.info gcda gcno obj
+	local dir=$1 name=$2 gcda gcno obj
 	obj=$(object_root "$dir") || die "$dir has no data of the objects in $KOBJ: captured from another build?"
 	# gcov wants each .gcno beside its .gcda.
 	while IFS= read -r -d '' gcda; do
@@ -84,14 +84,12 @@ capture() {
 		[[ -f $gcno ]] || die "$gcno is missing: rebuild the kernel before reading its coverage"
 		ln -sf "$gcno" "${gcda%.gcda}.gcno"
 	done < <(find "$obj" -name '*.gcda' -print0)
-	lcov_quiet --capture --directory "$obj" --output-file "$raw"
-	local patterns=()
-	local f
+	# One lcov (a perl start each) per capture: --include filters as it reads.
+	local include=() f
 	for f in "${FILES[@]}"; do
-		patterns+=("*/$f")
+		include+=(--include "*/$f")
 	done
-	lcov_quiet --extract "$raw" "${patterns[@]}" --output-file "$OUT/cases/$name.info"
-	rm -f "$raw"
+	lcov_quiet --capture --directory "$obj" "${include[@]}" --output-file "$OUT/cases/$name.info"
 }
 
 phase_begin coverage
