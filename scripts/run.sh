@@ -51,8 +51,20 @@ for p in "$results" "$UMHMM_ROOT"; do
 	[[ $p != *[[:space:]]* ]] || die "'$p' contains blanks, which the UML command line cannot carry"
 done
 
-# UML maps its memory file from TMPDIR with PROT_EXEC.
-export TMPDIR=${TMPDIR:-/tmp}
+# UML maps its memory file from TMPDIR with PROT_EXEC. Unless TMPDIR is
+# set, use a tmpfs as UML itself prefers: guest memory in a disk-backed
+# file is dirty page cache the host writes back.
+if [[ -z ${TMPDIR:-} ]]; then
+	TMPDIR=/tmp
+	for d in /dev/shm /run/shm; do
+		if [[ -d $d && -w $d ]] &&
+			findmnt -n -o FSTYPE,OPTIONS -T "$d" 2>/dev/null | grep -v noexec | grep -q '^tmpfs '; then
+			TMPDIR=$d
+			break
+		fi
+	done
+fi
+export TMPDIR
 [[ -d $TMPDIR && -w $TMPDIR ]] || die "TMPDIR=$TMPDIR is not a writable directory"
 if findmnt -n -o OPTIONS -T "$TMPDIR" 2>/dev/null | grep -qw noexec; then
 	die "TMPDIR=$TMPDIR is on a noexec mount; UML needs exec mappings there: set TMPDIR to another directory"
