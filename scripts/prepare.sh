@@ -31,8 +31,19 @@ saved=$(saved_series_dir "$src")
 mapfile -t old < <(saved_series "$src")
 
 k=$(series_applied_count "$src" "$scratch/state" "${patches[@]}")
+# The saved series is the current one, or the tree may carry old patches
+# the series no longer has: new ones not applied yet, or one dropped
+# (the series is then a prefix of the old, all of it applied).
+same_as_old=1
+if ((${#old[@]} != n)); then
+	same_as_old=
+else
+	for ((i = 0; i < n; i++)); do
+		cmp -s "${old[i]}" "${patches[i]}" || same_as_old=
+	done
+fi
 kold=0
-if ((k < n && ${#old[@]} > 0)); then
+if ((${#old[@]} > 0)) && [[ -z $same_as_old ]]; then
 	kold=$(series_applied_count "$src" "$scratch/state" "${old[@]}")
 fi
 # Old patches from c on are reverted: none, unless the tree carries more

@@ -115,6 +115,18 @@ case_patch_refused() {
 	if ! grep -qx two "$k/mm/a.c" || ! grep -qx BETA "$k/mm/b.c"; then
 		fail_case "prepare: the edited patch did not replace the old one"
 	fi
+	# A patch dropped from the end of the series is reverted from the tree.
+	printf 'one\ntwo\nthree\n' >"$tmp/a.orig"
+	make_patch "$k" mm/a.c two TWO "$r/uml/patches/6.12/0002-more.patch"
+	BUILD_DIR=$tmp/build bash "$r/scripts/prepare.sh" "$k" 2>/dev/null ||
+		fail_case "prepare: a second patch was refused"
+	grep -qx TWO "$k/mm/a.c" || fail_case "prepare: 0002 not applied"
+	rm "$r/uml/patches/6.12/0002-more.patch"
+	BUILD_DIR=$tmp/build bash "$r/scripts/prepare.sh" "$k" 2>/dev/null ||
+		fail_case "prepare: dropping a patch was refused"
+	if ! cmp -s "$k/mm/a.c" "$tmp/a.orig" || ! grep -qx BETA "$k/mm/b.c"; then
+		fail_case "prepare: the dropped patch is still in the tree"
+	fi
 	BUILD_DIR=$tmp/build bash "$r/scripts/unprepare.sh" "$k" 2>/dev/null ||
 		fail_case "unprepare failed"
 	[[ $(tree_sum "$k") == "$before" ]] || fail_case "unprepare: the tree is not as before"
