@@ -732,19 +732,20 @@ build_suites() {
 # --- Upstream's hmm-tests ----------------------------------------------------
 
 # build_tool NAME [LIBS...]: src/tools/NAME.c into $BUILD_DIR/tools/NAME, its
-# path in TOOL_BIN. LIBS are pkg-config package names to link with.
+# path in TOOL_BIN. LIBS are pkg-config package names to link with. Static,
+# like the suites (tests/Makefile says why).
 build_tool() {
 	local name=$1 flags
 	shift
 	TOOL_BIN=$BUILD_DIR/tools/$name
 	flags=
 	if (($#)); then
-		flags=$(pkg-config --cflags --libs "$@") ||
+		flags=$(pkg-config --static --cflags --libs "$@") ||
 			die "pkg-config knows no $*: run scripts/deps.sh"
 	fi
 	mkdir -p "${TOOL_BIN%/*}" || die "cannot create ${TOOL_BIN%/*}"
 	# shellcheck disable=SC2086 # pkg-config output is a list of flags
-	gcc -O2 -Wall -Wextra -Werror -I"$UMHMM_ROOT/src/include" \
+	gcc -O2 -static -Wall -Wextra -Werror -I"$UMHMM_ROOT/src/include" \
 		-o "$TOOL_BIN" "$UMHMM_ROOT/src/tools/$name.c" $flags ||
 		die "building $name failed"
 }
