@@ -31,8 +31,19 @@ for g in "$own"/job*/gcov; do
 	mkdir -p "$RESULTS/${j##*/}"
 	cp -r "$g" "$RESULTS/${j##*/}/"
 done
-[[ -d $up/gcov/hmm-tests ]] || die "no coverage data from hmm-tests in $up/gcov"
-cp -r "$up/gcov/hmm-tests" "$RESULTS/gcov/"
+# hmm-tests in one instance, or its share in each of JOBS=N (coverage.sh
+# merges hmm-tests.job<i>).
+if [[ -d $up/gcov/hmm-tests ]]; then
+	cp -r "$up/gcov/hmm-tests" "$RESULTS/gcov/"
+else
+	for g in "$up"/job*/gcov/hmm-tests; do
+		[[ -d $g ]] || continue
+		j=${g%/gcov/hmm-tests}
+		cp -r "$g" "$RESULTS/gcov/hmm-tests.${j##*/}"
+	done
+	compgen -G "$RESULTS/gcov/hmm-tests.job*" >/dev/null ||
+		die "no coverage data from hmm-tests in $up"
+fi
 printf 'umhmm suites: %s\nhmm-tests: %s\n' "$own" "$up" >"$RESULTS/sources.txt"
 
 SRC=$(bash "$s/kernel-source.sh")

@@ -117,16 +117,20 @@ done
 for p in "${pids[@]}"; do
 	wait "$p" || die "capturing coverage failed"
 done
-boots=("$OUT"/cases/boot.job*.info)
-shopt -u nullglob
-if ((${#boots[@]})); then
+# One tracefile per name across the instances of a JOBS=N run: their boots,
+# and hmm-tests when make selftests ran it in several (make coverage copies
+# those as hmm-tests.job<i>).
+for name in boot hmm-tests; do
+	parts=("$OUT"/cases/"$name".job*.info)
+	((${#parts[@]})) || continue
 	args=()
-	for f in "${boots[@]}"; do
+	for f in "${parts[@]}"; do
 		args+=(--add-tracefile "$f")
 	done
-	lcov_quiet "${args[@]}" --output-file "$OUT/cases/boot.info"
-	rm -f "${boots[@]}"
-fi
+	lcov_quiet "${args[@]}" --output-file "$OUT/cases/$name.info"
+	rm -f "${parts[@]}"
+done
+shopt -u nullglob
 
 # boot: what ran before the first test (kernel init, driver probe); it
 # belongs to both umhmm's suites and upstream's.

@@ -545,6 +545,15 @@ suite_weights() {
 	} | awk -F'\t' '!seen[$1]++'
 }
 
+# hmm_tests_weights RESULTS: CASE SECONDS per hmm-tests case for
+# shard_suites, from the latest earlier runs that timed it.
+hmm_tests_weights() {
+	local d
+	while IFS= read -r d; do
+		cat "$d/hmm-tests-times.tsv"
+	done < <(previous_runs "$1" hmm-tests-times.tsv) | awk -F'\t' '!seen[$1]++'
+}
+
 # shard_suites N WEIGHTS SUITE...: "I<tab>SUITE" for each suite binary,
 # I in 1..N the instance to run it in. Suites are weighed by WEIGHTS
 # (suite_weights; a suite without a weight gets the mean of the others,
@@ -570,6 +579,63 @@ shard_suites() {
 			}
 			for (i = 1; i <= m; i++) printf "%d\t%s\n", job[i], bin[i]
 		}' "$prev" -
+}
+
+# --- Several UML instances at once (JOBS) -------------------------------------
+
+# The number of UML instances to run at once: JOBS, else one per CPU (UML
+# runs a guest on one host CPU), at most 4 (each costs 512 MiB, and more
+# gain little for this many tests).
+instance_count() {
+	local n=${JOBS:-$(nproc)}
+	[[ $n =~ ^[1-9][0-9]*$ ]] || die "JOBS=$n is not a positive number"
+	((n <= 4)) || [[ -n ${JOBS:-} ]] || n=4
+	printf '%s\n' "$n"
+}
+
+_instance_pids=()
+_stop_instances() {
+	local p
+	for p in "${_instance_pids[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+}
+
+# run_instances N LAUNCH PHASE...: runs the function LAUNCH with 1..N, all
+# at once in the background; each starts instance i's run.sh with its
+# results in $RESULTS/job<i> (and PHASE_LOG there, see instance_env). A
+# signal or an error of the caller stops them all (each run.sh kills its
+# UML on TERM). Returns 1 when one failed. Then records each PHASE as the
+# slowest instance's.
+run_instances() {
+	local n=$1 launch=$2 i p rc=0 ph secs
+	shift 2
+	_instance_pids=()
+	trap _stop_instances EXIT
+	for ((i = 1; i <= n; i++)); do
+		mkdir -p "$RESULTS/job$i" || die "cannot create $RESULTS/job$i"
+		"$launch" "$i" &
+		_instance_pids+=("$!")
+	done
+	for p in "${_instance_pids[@]}"; do
+		wait "$p" || rc=1
+	done
+	_instance_pids=()
+	trap - EXIT
+	for ph in "$@"; do
+		secs=$(cat "$RESULTS"/job*/phases.tsv 2>/dev/null |
+			awk -F'\t' -v p="$ph" '$1 == p && $2 > m { m = $2 } END { if (m != "") print m }')
+		[[ -z $secs ]] || printf '%s\t%s\n' "$ph" "$secs" >>"$PHASE_LOG"
+	done
+	return "$rc"
+}
+
+# instance_env I: the environment of instance I's run.sh, for env(1): its
+# own CPU (run.sh pins each UML to one), name in messages and phase log.
+instance_env() {
+	printf '%s\n' "UMHMM_CPU_SLOT=$(($1 - 1))" "UMHMM_SCRIPT_NAME=run.sh (job $1)" \
+		"PHASE_LOG=$RESULTS/job$1/phases.tsv"
 }
 
 # print_durations CURRENT PREVIOUS: "ok   suite:test   0.12 s (prev 0.10 s)"
@@ -813,12 +879,13 @@ build_hmm_tests() {
 # has, uml/selftests-exclude-<version>.txt list ("<name> <reason>",
 # where <name> is a test name or FIXTURE.VARIANT.TEST); prints each
 # exclusion and its reason.
-# Sets HMM_TESTS_OPTS.
+# Sets HMM_TESTS_OPTS, and HMM_TESTS_CASES to the cases left to run.
 hmm_tests_options() {
 	local bin=$1 version=$2 exclude_file name reason c found
 	local -a cases positive=() files=()
 	local -A dropped=()
 	HMM_TESTS_OPTS=()
+	HMM_TESTS_CASES=()
 	# Every case the binary knows, as FIXTURE.VARIANT.TEST (FIXTURE.TEST
 	# when the fixture has no variants), from its -l table.
 	mapfile -t cases < <("$bin" -l 2>&1 | awk '
@@ -839,6 +906,7 @@ hmm_tests_options() {
 		}
 		END { flush() }')
 	((${#cases[@]})) || die "$bin -l listed no test"
+	HMM_TESTS_CASES=("${cases[@]}")
 	for exclude_file in "$UMHMM_ROOT/uml/selftests-exclude.txt" \
 		"$UMHMM_ROOT/uml/selftests-exclude-$version.txt"; do
 		[[ ! -f $exclude_file ]] || files+=("$exclude_file")
@@ -860,8 +928,11 @@ hmm_tests_options() {
 	done < <(cat "${files[@]}")
 	# The harness can only exclude by bare name (-T); a FIXTURE.VARIANT.TEST
 	# exclusion turns into running every other case by its full name (-r).
+	HMM_TESTS_CASES=()
 	for c in "${cases[@]}"; do
-		[[ -n ${dropped[$c]:-} ]] || positive+=(-r "$c")
+		[[ -n ${dropped[$c]:-} ]] && continue
+		positive+=(-r "$c")
+		HMM_TESTS_CASES+=("$c")
 	done
 	if grep -qE '^[^#[:space:]]+\.' "${files[@]}"; then
 		HMM_TESTS_OPTS+=("${positive[@]}")

@@ -11,12 +11,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# UML runs a guest on one host CPU: one instance per CPU is the fastest
-# way through the suites; more than 4 gains little for 16 suites and costs
-# 512 MiB each.
-jobs=${JOBS:-$(nproc)}
-[[ $jobs =~ ^[1-9][0-9]*$ ]] || die "JOBS=$jobs is not a positive number"
-((jobs <= 4)) || [[ -n ${JOBS:-} ]] || jobs=4
+jobs=$(instance_count)
 timeout_s=${UMHMM_TIMEOUT:-300}
 
 # Runs sharing BUILD_DIR and FLAVOR take turns instead of racing on $KOBJ.
@@ -64,42 +59,17 @@ else
 		shard[$i]+=" $b"
 		out_dir[$b]=$RESULTS/job$i
 	done < <(shard_suites "$jobs" <(suite_weights "$RESULTS") "${chosen[@]}")
-	# A signal for test.sh alone must still stop every instance: each
-	# run.sh kills its UML on TERM.
-	pids=()
-	stop_jobs() {
-		local p
-		for p in "${pids[@]}"; do
-			kill -TERM "$p" 2>/dev/null || true
-		done
-		wait 2>/dev/null || true
-	}
-	trap stop_jobs EXIT
-	for ((i = 1; i <= jobs; i++)); do
-		read -r -a part <<<"${shard[$i]:-}"
-		((${#part[@]})) || continue
+	launch_suites() {
+		local -a part names env
+		read -r -a part <<<"${shard[$1]:-}"
+		((${#part[@]})) || return 0
 		names=("${part[@]##*/}")
-		info "job $i: ${names[*]}"
-		mkdir -p "$RESULTS/job$i" || die "cannot create $RESULTS/job$i"
-		# Instance i on CPU i - 1 (run.sh pins each UML to one CPU).
-		UMHMM_CPU_SLOT=$((i - 1)) \
-			UMHMM_SCRIPT_NAME="run.sh (job $i)" UMHMM_JOB_PHASE=tests \
-			PHASE_LOG=$RESULTS/job$i/phases.tsv \
-			bash "$UMHMM_ROOT/scripts/run.sh" -t "$timeout_s" \
-			"$RESULTS/job$i" -- "${job_shard[@]}" "${part[@]}" &
-		pids+=("$!")
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" || run_ok=
-	done
-	pids=()
-	trap - EXIT
-	# The run's boot and tests phases: the slowest instance's.
-	for ph in boot-to-init boot tests; do
-		secs=$(awk -F'\t' -v p="$ph" '$1 == p && $2 > m { m = $2 } END { if (m != "") print m }' \
-			"$RESULTS"/job*/phases.tsv)
-		[[ -z $secs ]] || printf '%s\t%s\n' "$ph" "$secs" >>"$PHASE_LOG"
-	done
+		info "job $1: ${names[*]}"
+		mapfile -t env < <(instance_env "$1")
+		env "${env[@]}" UMHMM_JOB_PHASE=tests bash "$UMHMM_ROOT/scripts/run.sh" -t "$timeout_s" \
+			"$RESULTS/job$1" -- "${job_shard[@]}" "${part[@]}"
+	}
+	run_instances "$jobs" launch_suites boot-to-init boot tests || run_ok=
 fi
 phase_end uml
 

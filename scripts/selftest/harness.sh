@@ -328,6 +328,20 @@ case_jobs() {
 	if ! grep -q 'job 1: ' "$out" || ! grep -q 'job 2: ' "$out"; then
 		fail_case "jobs: the shards were not reported"
 	fi
+	# hmm-tests split over two instances runs the cases one instance runs.
+	local one=$tmp/jobs-st1.out two=$tmp/jobs-st2.out
+	JOBS=1 bash "$S/selftests.sh" >"$one" 2>&1 || fail_case "jobs: JOBS=1 make selftests failed: $(tail -n 3 "$one")"
+	JOBS=2 bash "$S/selftests.sh" >"$two" 2>&1 || fail_case "jobs: JOBS=2 make selftests failed: $(tail -n 3 "$two")"
+	r=$(sed -n 's/^selftests.sh: results: //p' "$two")
+	[[ -n $r && -s $r/job1/hmm-tests.tap && -s $r/job2/hmm-tests.tap ]] ||
+		fail_case "jobs: make selftests did not run two instances ('$r')"
+	if [[ $(tail -n 1 "$one") != "$(tail -n 1 "$two")" || $(tail -n 1 "$one") != *" passed, 0 failed, "* ]]; then
+		fail_case "jobs: hmm-tests counts differ: '$(tail -n 1 "$one")' alone, '$(tail -n 1 "$two")' in two"
+	fi
+	if ! cmp -s <(grep -o '^ok [0-9]* [^ ]*' "$one" | cut -d' ' -f3 | sort) \
+		<(grep -o '^ok [0-9]* [^ ]*' "$two" | cut -d' ' -f3 | sort); then
+		fail_case "jobs: hmm-tests ran other cases in two instances than in one"
+	fi
 }
 
 # The debug flavor's kernel (KASAN, PROVE_LOCKING: uml/configs/debug.config),
