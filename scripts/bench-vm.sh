@@ -197,7 +197,7 @@ fi
 	printf '\n%-15s %10s %10s %7s\n' "one operation" "VM us" "UML us" "VM/UML"
 	if [[ -n $uml_micro ]]; then
 		awk -F'\t' 'NR == FNR { uml[$1] = $2; next }
-			{ printf "%-15s %10.2f %10.2f %6.2fx\n", $1, $2, uml[$1], uml[$1] > 0 ? $2 / uml[$1] : 0 }' \
+			{ printf "%-15s %10.2f %10.2f %6.2fx\n", $1, $2, uml[$1], (uml[$1] > 0 ? $2 / uml[$1] : 0) }' \
 			"$uml_micro" "$bench_out/micro-vm/micro.tsv"
 	else
 		awk -F'\t' '{ printf "%-15s %10.2f %10s %7s\n", $1, $2, "-", "-" }' "$bench_out/micro-vm/micro.tsv"

@@ -11,7 +11,9 @@
 #              on), in the loop (the slowest of JOBS instances)
 #   suites     umhmm's suites alone, inside UML
 #   coverage   the coverage report of the loop
-#   hmm-tests  upstream's hmm-tests alone, inside UML
+#   hmm-tests  upstream's hmm-tests alone, inside UML (split over JOBS
+#              instances, as make selftests does)
+#   hmm-tests-1uml  the same in one UML instance (JOBS=1)
 #   cold       BENCH_COLD=1 only: make clean of the kernel objects and a
 #              full build without ccache
 #   ctxsw-suites, ctxsw-hmm  host context switches of all UML processes
@@ -94,6 +96,8 @@ for ((i = 1; i <= runs; i++)); do
 
 	bash "$s/selftests.sh" >/dev/null 2>&1 || die "make selftests failed during the benchmark (run $i)"
 	sample hmm-tests "$(phase_of selftests)"
+	JOBS=1 bash "$s/selftests.sh" >/dev/null 2>&1 || die "JOBS=1 make selftests failed during the benchmark (run $i)"
+	sample hmm-tests-1uml "$(phase_of selftests)"
 
 	if [[ ${BENCH_COLD:-0} == 1 ]]; then
 		rm -rf "${KOBJ:?}"
@@ -132,7 +136,7 @@ bench_summary "$samples" >"$bench_out/bench.tsv"
 	bench_machine
 	printf 'kernel under test: %s, FLAVOR=%s%s\n\n' "$(kernel_full_version "$SRC")" "$FLAVOR" \
 		"${UMHMM_UML_ARGS:+, UML options: $UMHMM_UML_ARGS}"
-	printf '%-12s %9s %8s %8s %5s  %s\n' measure median min max runs "share of loop"
+	printf '%-15s %9s %8s %8s %5s  %s\n' measure median min max runs "share of loop"
 	# The loop's phases: rebuild, boot (to the job), suites, coverage.
 	awk -F'\t' '
 		{ m[NR] = $0; med[$1] = $2 }
@@ -142,10 +146,10 @@ bench_summary "$samples" >"$bench_out/bench.tsv"
 			for (i = 1; i <= NR; i++) {
 				split(m[i], f, "\t")
 				if (f[1] ~ /^ctxsw/) {
-					printf "%-12s %9d %8d %8d %5d\n", f[1], f[2], f[3], f[4], f[5]
+					printf "%-15s %9d %8d %8d %5d\n", f[1], f[2], f[3], f[4], f[5]
 					continue
 				}
-				fmt = (f[2] < 1) ? "%-12s %8.3fs %7.3fs %7.3fs %5d" : "%-12s %8.1fs %7.1fs %7.1fs %5d"
+				fmt = (f[2] < 1) ? "%-15s %8.3fs %7.3fs %7.3fs %5d" : "%-15s %8.1fs %7.1fs %7.1fs %5d"
 				printf fmt, f[1], f[2], f[3], f[4], f[5]
 				if ((f[1] in part) && med["loop"] > 0)
 					printf "  %5.1f%%", 100 * f[2] / med["loop"]
@@ -154,7 +158,7 @@ bench_summary "$samples" >"$bench_out/bench.tsv"
 		}' "$bench_out/bench.tsv"
 	printf '\n%-15s %10s %10s %7s\n' "one operation" "host us" "UML us" "UML/host"
 	awk -F'\t' 'NR == FNR { host[$1] = $2; next }
-		{ printf "%-15s %10.2f %10.2f %6.0fx\n", $1, host[$1], $2, host[$1] > 0 ? $2 / host[$1] : 0 }' \
+		{ printf "%-15s %10.2f %10.2f %6.0fx\n", $1, host[$1], $2, (host[$1] > 0 ? $2 / host[$1] : 0) }' \
 		"$bench_out/micro-host.tsv" "$bench_out/micro-uml/micro.tsv"
 } | tee "$bench_out/bench.txt"
 info "results: $bench_out"
