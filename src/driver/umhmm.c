@@ -33,7 +33,6 @@
 #include <linux/mutex.h>
 #include <linux/overflow.h>
 #include <linux/pagewalk.h>
-#include <linux/pfn_t.h>
 #include <linux/platform_device.h>
 #include <linux/rmap.h>
 #include <linux/rwsem.h>
@@ -50,6 +49,7 @@
 #include "umhmm_compat.h"
 
 #ifdef UMHMM_UML_IOMEM
+#include <linux/pfn_t.h>
 #include <mem_user.h>
 #endif
 
