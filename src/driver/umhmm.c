@@ -745,7 +745,8 @@ static void umhmm_release_locks(struct vm_area_struct *vma,
  * the LRU while the injection's budget lasts, before migrate_vma_setup(),
  * as compaction or reclaim on another CPU would, and keeps them on
  * @isolated: migrate_device_unmap() cannot isolate them and must leave
- * them mapped.  umhmm_putback() returns them after migrate_vma_finalize().
+ * them mapped.  The caller puts them back (putback_movable_pages()) after
+ * migrate_vma_finalize().
  */
 static void umhmm_inject_isolate(struct umhmm_device *udev,
 				 struct vm_area_struct *vma, unsigned long start,
