@@ -121,6 +121,14 @@ mkswap_bin=$(PATH=$PATH:/usr/sbin:/sbin command -v mkswap) ||
 	die "mkswap is missing (util-linux): run scripts/deps.sh"
 "$mkswap_bin" -q "$swap_img" >/dev/null || die "mkswap $swap_img failed"
 args+=("ubd0=$swap_img")
+# A sparse host file as UML's iomem region umhmm_bar: the driver maps 64
+# KiB of it, past the 128 MiB memory section where RAM ends, as device
+# memory without struct pages, a GPU BAR's stand-in (UMHMM_BAR_PAGES in
+# src/include/umhmm.h). UML maps it at boot: no cost beyond one mmap.
+bar_img=$results/.umhmm-bar.img
+rm -f "$bar_img"
+truncate -s $((128 * 1024 * 1024 + 64 * 1024)) "$bar_img" || die "cannot create $bar_img"
+args+=("iomem=umhmm_bar,$bar_img")
 [[ -z $interactive ]] || args+=(UMHMM_INTERACTIVE=1)
 # UMHMM_UML_ARGS: more UML options, split at blanks, e.g. "seccomp=on
 # ncpus=2" for the seccomp userspace and two CPUs of newer UMLs.
@@ -173,7 +181,7 @@ kill_run() {
 
 cleanup() {
 	kill_run
-	rm -f "${swap_img:-}"
+	rm -f "${swap_img:-}" "${bar_img:-}"
 	if [[ -n ${watchdog_pid:-} ]]; then
 		kill "$watchdog_pid" 2>/dev/null || true
 	fi

@@ -6,9 +6,10 @@
  * migrate_vma_setup() and migrate_vma_pages(), an extra reference on a
  * source page, and a CPU fault or another migration on a hole the device
  * was about to fill; before a collection (migrate_vma_setup() or an
- * eviction's migrate_device_range()), a page another holder keeps locked;
- * and a device fault that meets the migration entries of a migration in
- * flight.
+ * eviction's migrate_device_range()), a page another holder keeps locked
+ * or has taken off the LRU (as compaction or reclaim on another CPU
+ * does); and a device fault that meets the migration entries of a
+ * migration in flight.
  *
  * Why: a migration must never move a page another user can still reach:
  * a pinned page is refused while its page table entry is unmapped
@@ -18,7 +19,9 @@
  * fails folio_migrate_mapping(), and a page the CPU faulted in meanwhile
  * or another migration filled meanwhile must not be overwritten by the
  * device page (migrate_vma_insert_page()); a locked page is skipped, and
- * eviction retries it; a fault that meets a migration entry waits for the
+ * eviction retries it; a page off the LRU cannot be isolated, so
+ * migrate_device_unmap() drains every CPU's LRU batches once and then
+ * restores it; a fault that meets a migration entry waits for the
  * migration and finds the page where it went. In every case the data
  * stays where it was, intact, and the next migration once the holder is
  * gone succeeds.
@@ -300,6 +303,50 @@ START_TEST(test_inject_locked_to_device)
 END_TEST
 
 /*
+ * A page someone else took off the LRU (compaction or reclaim on another
+ * CPU) before the migration unmapped it: migrate_device_unmap() finds it
+ * off the LRU, drains every CPU's LRU batches (lru_add_drain_all()), still
+ * cannot isolate it and restores its mapping. It stays in system memory
+ * with its data, the others move, and no device page is spent on it.
+ */
+START_TEST(test_inject_isolated_to_device)
+{
+	unsigned char *buf = test_map_anon(NPAGES);
+	struct umhmm_inject in = { .size = sizeof(in), .isolate = 1 };
+	struct umhmm_stats before, after;
+	int64_t in_use;
+
+	fill_pattern(buf, NPAGES * page_size, 27);
+	umhmm_stats(fd0, &before);
+	in_use = umhmm_pages_in_use(fd0);
+	ck_assert_int_eq(ioctl(fd0, UMHMM_IOC_INJECT, &in), 0);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
+				   NULL, 0), NPAGES - 1);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_eq(after.isolated - before.isolated, 1);
+	ck_assert_uint_eq(after.pages_allocated - before.pages_allocated,
+			  NPAGES - 1);
+	ck_assert_uint_eq(after.pages_freed, before.pages_freed);
+	ck_assert_int_eq(umhmm_pages_in_use(fd0), in_use + NPAGES - 1);
+	assert_range_states(fd0, buf, 0, 1, UMHMM_PAGE_SYSTEM, "isolated");
+	assert_range_states(fd0, buf, 1, NPAGES - 1, UMHMM_PAGE_DEVICE_LOCAL,
+			    "moved");
+	ck_assert_pattern(buf, page_size, 27);
+
+	/* Back on the LRU, it migrates like the others. */
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
+				   NULL, 0), 1);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_eq(after.isolated - before.isolated, 1);
+	assert_range_states(fd0, buf, 0, NPAGES, UMHMM_PAGE_DEVICE_LOCAL,
+			    "all moved");
+	ck_assert_int_eq(umhmm_pages_in_use(fd0), in_use + NPAGES);
+	ck_assert_pattern(buf, NPAGES * page_size, 27);
+	ck_assert_int_eq(umhmm_pages_in_use(fd0), in_use);
+}
+END_TEST
+
+/*
  * Eviction skips device pages someone else holds locked and retries
  * them: every page comes back, none lost.
  */
@@ -397,6 +444,7 @@ static Suite *busy_suite(void)
 	tcase_add_test(inject, test_inject_race_migrate);
 	tcase_add_test(inject, test_inject_locked_to_device);
 	tcase_add_test(inject, test_inject_locked_evict);
+	tcase_add_test(inject, test_inject_isolated_to_device);
 	tcase_add_test(inject, test_fault_waits_for_migration);
 	suite_add_tcase(s, inject);
 	return s;

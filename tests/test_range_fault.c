@@ -9,9 +9,13 @@
  * its contract is in its error codes (-EFAULT for ranges it cannot
  * handle, -EPERM for a write it may not do) and in the flags of each pfn;
  * a wrong pfn or flag means a device reading or writing the wrong memory.
+ * Pages the CPU maps but a device must not be given (a poisoned page, a
+ * pfn without struct page such as another device's BAR) are errors too.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -366,6 +370,258 @@ START_TEST(test_read_during_invalidations)
 }
 END_TEST
 
+/* SIGBUS of a poisoned page: what was reported, and where to go on. */
+static volatile sig_atomic_t sigbus_code;
+static void *volatile sigbus_addr;
+static sigjmp_buf sigbus_jmp;
+static volatile sig_atomic_t sigbus_jmp_armed;
+
+static void sigbus_handler(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig;
+	(void)ctx;
+	sigbus_code = si->si_code;
+	sigbus_addr = si->si_addr;
+	if (sigbus_jmp_armed) {
+		sigbus_jmp_armed = 0;
+		siglongjmp(sigbus_jmp, 1);
+	}
+}
+
+/*
+ * A page poisoned by MADV_HWPOISON (software memory failure, which the
+ * series lets UML select): the CPU mapping is replaced by a hwpoison
+ * entry. hmm_range_fault() must refuse to fault it (-EFAULT: it is
+ * neither swap nor a device entry, mm/hmm.c's "everything else"), report
+ * it as not valid when asked for nothing, and hand out the other pages;
+ * a migration skips it and a CPU access gets SIGBUS BUS_MCEERR_AR.
+ */
+START_TEST(test_read_hwpoison_efault)
+{
+	const size_t npages = 4, bad = 1;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_anon(npages);
+	unsigned char *mirror = test_malloc(size);
+	unsigned char *poisoned = buf + bad * page_size;
+	struct sigaction sa = { .sa_sigaction = sigbus_handler,
+				.sa_flags = SA_SIGINFO };
+	struct sigaction old;
+	unsigned char state[4];
+	struct umhmm_range r;
+	int64_t in_use;
+	size_t i;
+
+	fill_pattern(buf, size, 41);
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGBUS, &sa, &old), 0);
+	sigbus_code = 0;
+	sigbus_addr = NULL;
+	if (madvise(poisoned, page_size, MADV_HWPOISON)) {
+		int err = errno;
+
+		ck_assert_int_eq(sigaction(SIGBUS, &old, NULL), 0);
+		free(mirror);
+		umhmm_skip("madvise(MADV_HWPOISON): %s (needs CONFIG_MEMORY_FAILURE)",
+			   strerror(err));
+	}
+	/* The injector is the task that "consumed" the error. */
+	ck_assert_int_eq(sigbus_code, BUS_MCEERR_AR);
+	ck_assert_ptr_eq(sigbus_addr, poisoned);
+
+	/* Faulting: the whole read fails, on the poisoned page. */
+	memset(mirror, 0xa5, size);
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_READ, buf, npages, mirror,
+				     0, NULL), -EFAULT);
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_READ, poisoned, 1, mirror,
+				     0, NULL), -EFAULT);
+	/*
+	 * Not faulting: every page but the poisoned one, data intact (a
+	 * page not read comes back zeroed).
+	 */
+	memset(mirror, 0xa5, size);
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_READ, buf, npages, mirror,
+				     UMHMM_F_NOFAULT, &r), 0);
+	ck_assert_uint_eq(r.done, npages - 1);
+	for (i = 0; i < npages; i++) {
+		unsigned char *m = mirror + i * page_size;
+
+		if (i == bad)
+			ck_assert_int_eq(first_nonzero(m, page_size), -1);
+		else
+			ck_assert_int_eq(pattern_mismatch_at(m, page_size, 41,
+							     i * page_size),
+					 -1);
+	}
+	snapshot(fd0, buf, npages, state);
+	assert_states(state, bad, UMHMM_PAGE_SYSTEM, "before the poison");
+	assert_states(state + bad, 1, UMHMM_PAGE_NONE, "poisoned");
+	assert_states(state + bad + 1, npages - bad - 1, UMHMM_PAGE_SYSTEM,
+		      "after the poison");
+
+	/* A migration leaves the poisoned page alone and moves the others. */
+	in_use = umhmm_pages_in_use(fd0);
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
+				   NULL, 0), npages - 1);
+	ck_assert_int_eq(umhmm_pages_in_use(fd0), in_use + npages - 1);
+	snapshot(fd0, buf, npages, state);
+	assert_states(state + bad, 1, UMHMM_PAGE_NONE, "poisoned, migrated");
+	ck_assert_int_eq(state[0] & UMHMM_PAGE_TYPE_MASK,
+			 UMHMM_PAGE_DEVICE_LOCAL);
+	ck_assert_pattern(buf, page_size, 41);
+	ck_assert_int_eq(pattern_mismatch_at(buf + (bad + 1) * page_size,
+					     (npages - bad - 1) * page_size,
+					     41, (bad + 1) * page_size), -1);
+	ck_assert_int_eq(umhmm_pages_in_use(fd0), in_use);
+
+	/* The CPU touching it gets SIGBUS for that page, not an oops. */
+	sigbus_code = 0;
+	sigbus_addr = NULL;
+	if (!sigsetjmp(sigbus_jmp, 1)) {
+		sigbus_jmp_armed = 1;
+		(void)*(volatile unsigned char *)poisoned;
+		sigbus_jmp_armed = 0;
+		ck_abort_msg("reading a poisoned page did not fault");
+	}
+	ck_assert_int_eq(sigbus_code, BUS_MCEERR_AR);
+	ck_assert_ptr_eq(sigbus_addr, poisoned);
+	ck_assert_int_eq(sigaction(SIGBUS, &old, NULL), 0);
+	free(mirror);
+}
+END_TEST
+
+/*
+ * Maps npages of the driver's BAR from offset off (pages): pfns without
+ * struct page in a VM_MIXEDMAP vma (see umhmm.h). NULL, with the test
+ * (the function test) skipped, where the kernel has no BAR.
+ */
+static unsigned char *bar_map(size_t npages, size_t off, const char *test)
+{
+	void *p = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED, fd0, off * page_size);
+
+	if (p == MAP_FAILED && errno == ENODEV) {
+		umhmm_skip_at(test, "mmap of /dev/umhmm0: no BAR (UML iomem=%s,<file>, set by run.sh, 6.12 only)",
+			      UMHMM_BAR_NAME);
+		return NULL;
+	}
+	ck_assert_msg(p != MAP_FAILED, "mmap of the BAR: %s", strerror(errno));
+	ck_assert_int_eq(munmap(p, npages * page_size), 0);
+	return test_map(npages, PROT_READ | PROT_WRITE, MAP_SHARED, fd0,
+			off * page_size);
+}
+
+static void bar_unmap(unsigned char *p, size_t npages)
+{
+	test_forget(p);
+	ck_assert_int_eq(munmap(p, npages * page_size), 0);
+}
+
+/*
+ * The BAR is memory the CPU can use: data written through one mapping is
+ * there in the next one and at the same offset in a mapping of part of it
+ * (each mapping faults its pages in, as the counter shows).
+ */
+START_TEST(test_bar_data)
+{
+	const size_t npages = 4;
+	size_t size = npages * page_size;
+	struct umhmm_stats before, after;
+	unsigned char *bar = bar_map(npages, 0, __func__);
+
+	if (!bar)
+		return;
+	umhmm_stats(fd0, &before);
+	fill_pattern(bar, size, 42);
+	bar_unmap(bar, npages);
+	bar = bar_map(npages, 0, __func__);
+	ck_assert_pattern(bar, size, 42);
+	bar_unmap(bar, npages);
+	bar = bar_map(1, 2, __func__);
+	ck_assert_int_eq(pattern_mismatch_at(bar, page_size, 42,
+					     2 * page_size), -1);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_eq(after.bar_faults - before.bar_faults,
+			  2 * npages + 1);
+	ck_assert_uint_eq(after.pages_allocated, before.pages_allocated);
+}
+END_TEST
+
+/*
+ * hmm_range_fault() on the BAR: the CPU maps the pfns, but
+ * vm_normal_page() refuses them (no struct page, VM_MIXEDMAP), so a
+ * device must not be given them: -EFAULT when faulting (after faulting
+ * them in for the CPU), an error per page when asked for nothing, and
+ * migrate_vma_setup() refuses the vma. The data stays.
+ */
+START_TEST(test_bar_range_fault)
+{
+	const size_t npages = 4;
+	size_t size = npages * page_size;
+	struct umhmm_stats before, after;
+	unsigned char *bar = bar_map(npages, 0, __func__);
+	unsigned char *mirror;
+	unsigned char state[4];
+	struct umhmm_range r;
+
+	if (!bar)
+		return;
+	mirror = test_malloc(size);
+	umhmm_stats(fd0, &before);
+	/* Nothing mapped yet: holes. */
+	snapshot(fd0, bar, npages, state);
+	assert_states(state, npages, UMHMM_PAGE_NONE, "BAR, not faulted");
+	/* The read faults the pages in for the CPU, then refuses them. */
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_READ, bar, npages, mirror,
+				     0, NULL), -EFAULT);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_eq(after.bar_faults - before.bar_faults, npages);
+	snapshot(fd0, bar, npages, state);
+	assert_states(state, npages, UMHMM_PAGE_ERROR, "BAR, mapped");
+	fill_pattern(bar, size, 43);
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_WRITE, bar, npages, mirror,
+				     0, NULL), -EFAULT);
+	memset(mirror, 0xa5, size);
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_READ, bar, npages, mirror,
+				     UMHMM_F_NOFAULT, &r), 0);
+	ck_assert_uint_eq(r.done, 0);
+	ck_assert_int_eq(first_nonzero(mirror, size), -1);
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_MIGRATE_TO_DEV, bar, npages,
+				     NULL, 0, NULL), -EINVAL);
+	ck_assert_pattern(bar, size, 43);
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_eq(after.bar_faults - before.bar_faults, npages);
+	ck_assert_uint_eq(after.pages_allocated, before.pages_allocated);
+	free(mirror);
+}
+END_TEST
+
+/* The BAR's mmap() takes shared mappings inside it only. */
+START_TEST(test_bar_mmap_einval)
+{
+	const size_t n = UMHMM_BAR_PAGES;
+	unsigned char *bar = bar_map(1, 0, __func__);
+	void *p;
+
+	if (!bar)
+		return;
+	p = mmap(NULL, page_size, PROT_READ, MAP_PRIVATE, fd0, 0);
+	ck_assert_msg(p == MAP_FAILED && errno == EINVAL, "private: %s",
+		      p == MAP_FAILED ? strerror(errno) : "mapped");
+	p = mmap(NULL, (n + 1) * page_size, PROT_READ, MAP_SHARED, fd0, 0);
+	ck_assert_msg(p == MAP_FAILED && errno == EINVAL, "too long: %s",
+		      p == MAP_FAILED ? strerror(errno) : "mapped");
+	p = mmap(NULL, page_size, PROT_READ, MAP_SHARED, fd0, n * page_size);
+	ck_assert_msg(p == MAP_FAILED && errno == EINVAL, "past the end: %s",
+		      p == MAP_FAILED ? strerror(errno) : "mapped");
+	/* The whole BAR is fine, and cannot grow. */
+	p = mmap(NULL, n * page_size, PROT_READ, MAP_SHARED, fd0, 0);
+	ck_assert_msg(p != MAP_FAILED, "whole BAR: %s", strerror(errno));
+	ck_assert_ptr_eq(mremap(p, n * page_size, (n + 1) * page_size, 0),
+			 MAP_FAILED);
+	ck_assert_int_eq(munmap(p, n * page_size), 0);
+}
+END_TEST
+
 static Suite *range_fault_suite(void)
 {
 	Suite *s = umhmm_suite_create("range_fault");
@@ -373,6 +629,8 @@ static Suite *range_fault_suite(void)
 	TCase *protections =
 		umhmm_tcase_create("protections", setup, umhmm_teardown);
 	TCase *notifier = umhmm_tcase_create("notifier", setup, umhmm_teardown);
+	TCase *unmappable =
+		umhmm_tcase_create("unmappable", setup, umhmm_teardown);
 
 	tcase_add_test(core, test_read_present);
 	tcase_add_test(core, test_read_faults_in_zero_pages);
@@ -396,6 +654,12 @@ static Suite *range_fault_suite(void)
 	tcase_add_test(notifier, test_notifier_migrate);
 	tcase_add_test(notifier, test_read_during_invalidations);
 	suite_add_tcase(s, notifier);
+
+	tcase_add_test(unmappable, test_read_hwpoison_efault);
+	tcase_add_test(unmappable, test_bar_data);
+	tcase_add_test(unmappable, test_bar_range_fault);
+	tcase_add_test(unmappable, test_bar_mmap_einval);
+	suite_add_tcase(s, unmappable);
 
 	return s;
 }

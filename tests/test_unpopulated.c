@@ -13,12 +13,19 @@
  * itself (migrate_vma_insert_page()) with the right permissions: read-only
  * in a read-only mapping, never in a shared one (only anonymous memory may
  * be populated). Tests that fill their buffers first never get there.
+ * Building that page table can fail for lack of memory (pmd, pte page or
+ * anon_vma allocation): the sweep fails every allocation of such a
+ * migration in turn (/proc/thread-self/fail-nth) and checks that the
+ * page it could not insert stays a hole and its device page is freed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "umhmm_test.h"
 
@@ -243,11 +250,212 @@ START_TEST(test_unselected_pages_stay)
 }
 END_TEST
 
+/*
+ * Allocation failures under fail-nth: the fault-injection knobs the sweep
+ * sets (both injectors consulted for every allocation, sleeping ones too,
+ * never at random, quietly), their values before, restored by teardown.
+ */
+#define FI_DIR		"/sys/kernel/debug"
+#define SWEEP_PAGES	16
+#define SWEEP_MAX_STEPS	400
+/* The page tables of one 1 GiB pgd entry (UML's 3 levels). */
+#define PGD_SPAN	(1UL << 30)
+
+static const char *const fi_knobs[][3] = {
+	{ "failslab", "probability", "0" },
+	{ "failslab", "ignore-gfp-wait", "N" },
+	{ "failslab", "verbose", "0" },
+	{ "fail_page_alloc", "probability", "0" },
+	{ "fail_page_alloc", "ignore-gfp-wait", "N" },
+	{ "fail_page_alloc", "ignore-gfp-highmem", "N" },
+	{ "fail_page_alloc", "min-order", "0" },
+	{ "fail_page_alloc", "verbose", "0" },
+};
+#define FI_NKNOBS	(sizeof(fi_knobs) / sizeof(fi_knobs[0]))
+static char fi_saved[FI_NKNOBS][32];
+static size_t fi_nsaved;
+static int nth_fd = -1;
+
+static void fi_path(size_t i, char *path, size_t size)
+{
+	snprintf(path, size, FI_DIR "/%s/%s", fi_knobs[i][0], fi_knobs[i][1]);
+}
+
+static int fi_write(const char *path, const char *value)
+{
+	ssize_t len = (ssize_t)strlen(value), n;
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, value, len);
+	n = n < 0 ? -errno : n == len ? 0 : -EIO;
+	close(fd);
+	return (int)n;
+}
+
+/* Arms the knobs; NULL, or why the kernel cannot do it. */
+static const char *fi_arm(char *why, size_t size)
+{
+	char path[128];
+	size_t i;
+
+	nth_fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
+	if (nth_fd < 0) {
+		snprintf(why, size, "/proc/thread-self/fail-nth: %s (CONFIG_FAULT_INJECTION)",
+			 strerror(errno));
+		return why;
+	}
+	for (i = 0; i < FI_NKNOBS; i++) {
+		ssize_t n;
+		int fd;
+
+		fi_path(i, path, sizeof(path));
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			snprintf(why, size, "%s: %s (CONFIG_FAILSLAB, FAIL_PAGE_ALLOC, FAULT_INJECTION_DEBUG_FS)",
+				 path, strerror(errno));
+			return why;
+		}
+		n = read(fd, fi_saved[i], sizeof(fi_saved[i]) - 1);
+		close(fd);
+		ck_assert_msg(n > 0, "%s: %s", path,
+			      n < 0 ? strerror(errno) : "empty");
+		fi_saved[i][n] = '\0';
+		fi_saved[i][strcspn(fi_saved[i], "\n")] = '\0';
+		fi_nsaved = i + 1;
+		ck_assert_int_eq(fi_write(path, fi_knobs[i][2]), 0);
+	}
+	return NULL;
+}
+
+static void nth_set(unsigned long n)
+{
+	char buf[32];
+	int len = snprintf(buf, sizeof(buf), "%lu", n);
+
+	ck_assert_int_eq(pwrite(nth_fd, buf, len, 0), len);
+}
+
+/* Whether the n-th allocation was reached (and failed); disarms. */
+static int nth_fired(void)
+{
+	char buf[32] = "";
+	ssize_t n = pread(nth_fd, buf, sizeof(buf) - 1, 0);
+
+	ck_assert_int_gt(n, 0);
+	nth_set(0);
+	return strtoul(buf, NULL, 10) == 0;
+}
+
+static void fi_teardown(void)
+{
+	char path[128];
+	size_t i;
+
+	if (nth_fd >= 0) {
+		nth_set(0);
+		close(nth_fd);
+		nth_fd = -1;
+	}
+	for (i = 0; i < fi_nsaved; i++) {
+		fi_path(i, path, sizeof(path));
+		ck_assert_int_eq(fi_write(path, fi_saved[i]), 0);
+	}
+	fi_nsaved = 0;
+	umhmm_teardown();
+}
+
+/*
+ * SWEEP_PAGES pages at the start of a 1 GiB-aligned range of a fresh
+ * 2 GiB reservation: no page table of any level covers them, so inserting
+ * the first page allocates a pmd and a pte page, and the vma has no
+ * anon_vma yet. Unmapping the reservation frees those page tables again.
+ */
+static unsigned char *fresh_pgd_range(unsigned char **res)
+{
+	uintptr_t aligned;
+	void *p;
+
+	*res = mmap(NULL, 2 * PGD_SPAN, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ck_assert_msg(*res != MAP_FAILED, "reserve: %s", strerror(errno));
+	aligned = ((uintptr_t)*res + PGD_SPAN - 1) & ~(PGD_SPAN - 1);
+	p = mmap((void *)aligned, SWEEP_PAGES * page_size,
+		 PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		 -1, 0);
+	ck_assert_msg(p == (void *)aligned, "map: %s", strerror(errno));
+	return p;
+}
+
+/*
+ * Migrating a never-touched range to the device while the n-th
+ * allocation fails, for n = 1, 2, ... until the migration no longer
+ * reaches an n-th allocation. migrate_vma_insert_page() must give up a
+ * page whose page table, pmd or anon_vma it cannot allocate and leave a
+ * hole there, and migrate_vma_finalize() free its device page. After each
+ * step: the error is 0 or -ENOMEM, the pages reported migrated are the
+ * device's, the others holes, device pages in use match, every page reads
+ * zero; once unmapped, nothing is left in use.
+ */
+START_TEST(test_migrate_fresh_alloc_failures)
+{
+	unsigned long n, partial = 0;
+	unsigned char state[SWEEP_PAGES];
+	size_t last = 0;
+	char why[256];
+	int64_t in_use;
+	int fired = 1;
+
+	if (fi_arm(why, sizeof(why)))
+		umhmm_skip("%s", why);
+	in_use = umhmm_pages_in_use(fd0);
+	for (n = 1; fired && n <= SWEEP_MAX_STEPS; n++) {
+		unsigned char *res, *buf = fresh_pgd_range(&res);
+		struct umhmm_range r;
+		size_t i, ndev = 0;
+		int ret;
+
+		nth_set(n);
+		ret = umhmm_range(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf,
+				  SWEEP_PAGES, NULL, 0, &r);
+		fired = nth_fired();
+		ck_assert_msg(ret == 0 || (fired && ret == -ENOMEM),
+			      "step %lu: %s", n, strerror(-ret));
+		snapshot(fd0, buf, SWEEP_PAGES, state);
+		for (i = 0; i < SWEEP_PAGES; i++) {
+			unsigned char type = state[i] & UMHMM_PAGE_TYPE_MASK;
+
+			ck_assert_msg(type == UMHMM_PAGE_DEVICE_LOCAL ||
+				      type == UMHMM_PAGE_NONE,
+				      "step %lu: page %zu state 0x%02x", n, i,
+				      state[i]);
+			ndev += type == UMHMM_PAGE_DEVICE_LOCAL;
+		}
+		if (!ret)
+			ck_assert_uint_eq(r.done, ndev);
+		ck_assert_int_eq(umhmm_pages_in_use(fd0), in_use + (int64_t)ndev);
+		if (!ret && ndev < SWEEP_PAGES)
+			partial++;
+		last = ndev;
+		assert_zeroes(buf, SWEEP_PAGES);
+		ck_assert_int_eq(munmap(res, 2 * PGD_SPAN), 0);
+		ck_assert_int_eq(umhmm_pages_in_use(fd0), in_use);
+	}
+	ck_assert_msg(!fired, "still failing after %d steps", SWEEP_MAX_STEPS);
+	/* The last step, with nothing failed, migrated every page. */
+	ck_assert_uint_eq(last, SWEEP_PAGES);
+	/* Page table or anon_vma allocations failed some insertions. */
+	ck_assert_uint_gt(partial, 0);
+}
+END_TEST
+
 static Suite *unpopulated_suite(void)
 {
 	Suite *s = umhmm_suite_create("unpopulated");
 	TCase *migrate = umhmm_tcase_create("migrate", setup, umhmm_teardown);
 	TCase *mirror = umhmm_tcase_create("mirror", setup, umhmm_teardown);
+	TCase *alloc = umhmm_tcase_create("alloc_failure", setup, fi_teardown);
 
 	tcase_add_test(migrate, test_migrate_fresh_block_to_device);
 	tcase_add_test(migrate, test_migrate_fresh_read_only_block);
@@ -259,6 +467,9 @@ static Suite *unpopulated_suite(void)
 	tcase_add_test(mirror, test_read_fresh_block_faults_in);
 	tcase_add_test(mirror, test_write_fresh_block_faults_in);
 	suite_add_tcase(s, mirror);
+
+	tcase_add_test(alloc, test_migrate_fresh_alloc_failures);
+	suite_add_tcase(s, alloc);
 	return s;
 }
 

@@ -40,12 +40,18 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
+#include <linux/swap.h>
 #include <linux/uaccess.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 
 #include "umhmm.h"
 #include "umhmm_compat.h"
+
+#ifdef UMHMM_UML_IOMEM
+#include <linux/pfn_t.h>
+#include <mem_user.h>
+#endif
 
 #define UMHMM_MAX_DEVICES	8
 #define UMHMM_BATCH		64	/* pages per migrate/fault step */
@@ -87,6 +93,8 @@ struct umhmm_counters {
 	atomic64_t stall_waits;
 	atomic64_t stall_device;
 	atomic64_t race_migrations;
+	atomic64_t isolated;
+	atomic64_t bar_faults;
 };
 
 static struct umhmm_counters umhmm_counters[UMHMM_MAX_DEVICES];
@@ -132,6 +140,7 @@ struct umhmm_device {
 	unsigned int fail_locked;
 	unsigned int stall;
 	unsigned int race_migrate;
+	unsigned int isolate;
 };
 
 /* One open file: a mirror of the opener's address space. */
@@ -731,6 +740,50 @@ static void umhmm_release_locks(struct vm_area_struct *vma,
 	}
 }
 
+/*
+ * Injected isolation: takes the mapped system folios of [start, end) off
+ * the LRU while the injection's budget lasts, before migrate_vma_setup(),
+ * as compaction or reclaim on another CPU would, and keeps them on
+ * @isolated: migrate_device_unmap() cannot isolate them and must leave
+ * them mapped.  The caller puts them back (putback_movable_pages()) after
+ * migrate_vma_finalize().
+ */
+static void umhmm_inject_isolate(struct umhmm_device *udev,
+				 struct vm_area_struct *vma, unsigned long start,
+				 unsigned long end, struct list_head *isolated)
+{
+	unsigned long addr;
+
+	if (!READ_ONCE(udev->isolate))
+		return;
+	/* A folio just faulted in may still wait in this CPU's LRU batch. */
+	lru_add_drain();
+	for (addr = start; addr < end && READ_ONCE(udev->isolate);
+	     addr += PAGE_SIZE) {
+		struct folio_walk fw;
+		struct folio *folio;
+		LIST_HEAD(one);
+		bool ok;
+
+		folio = folio_walk_start(&fw, vma, addr, 0);
+		if (!folio)
+			continue;
+		folio_get(folio);
+		folio_walk_end(&fw, vma);
+		ok = !folio_is_zone_device(folio) &&
+		     isolate_folio_to_list(folio, &one);
+		folio_put(folio);
+		if (!ok)
+			continue;
+		if (!umhmm_inject(udev, &udev->isolate,
+				  &udev->cnt->isolated)) {
+			putback_movable_pages(&one);
+			break;
+		}
+		list_splice(&one, isolated);
+	}
+}
+
 /* A nested migration of one hole or zero page to device memory. */
 static void umhmm_migrate_hole(struct umhmm_device *udev,
 			       struct vm_area_struct *vma, unsigned long addr)
@@ -910,6 +963,7 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 	unsigned long src[UMHMM_BATCH], dst[UMHMM_BATCH];
 	DECLARE_BITMAP(held, UMHMM_BATCH);
 	DECLARE_BITMAP(locked, UMHMM_BATCH);
+	LIST_HEAD(isolated);
 	struct umhmm_stall *st = NULL;
 	unsigned long addr, end = r->addr + (r->npages << PAGE_SHIFT);
 	struct migrate_vma args = {
@@ -946,10 +1000,14 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 				addr + (UMHMM_BATCH << PAGE_SHIFT));
 		bitmap_zero(locked, UMHMM_BATCH);
 		umhmm_inject_locks(udev, vma, args.start, args.end, locked);
+		umhmm_inject_isolate(udev, vma, args.start, args.end,
+				     &isolated);
 		ret = migrate_vma_setup(&args);
 		umhmm_release_locks(vma, addr, locked);
-		if (ret)
+		if (ret) {
+			putback_movable_pages(&isolated);
 			break;
+		}
 		bitmap_zero(held, UMHMM_BATCH);
 		umhmm_inject_races(udev, &args, held);
 		if (!st && umhmm_inject(udev, &udev->stall, &udev->cnt->stalls))
@@ -994,6 +1052,7 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 		umhmm_release_busy(&args, held);
 		n = umhmm_migrated(src, dst, args.npages);
 		migrate_vma_finalize(&args);
+		putback_movable_pages(&isolated);
 		r->done += n;
 		atomic64_add(n, to_device ? &udev->cnt->migrated_to_device :
 					    &udev->cnt->migrated_to_system);
@@ -1324,6 +1383,8 @@ static void umhmm_get_stats(struct umhmm_device *udev, struct umhmm_stats *s)
 	s->stall_waits = atomic64_read(&c->stall_waits);
 	s->stall_device = atomic64_read(&c->stall_device);
 	s->race_migrations = atomic64_read(&c->race_migrations);
+	s->isolated = atomic64_read(&c->isolated);
+	s->bar_faults = atomic64_read(&c->bar_faults);
 }
 
 static long umhmm_ioctl(struct file *file, unsigned int cmd,
@@ -1394,6 +1455,7 @@ static long umhmm_ioctl(struct file *file, unsigned int cmd,
 		udev->fail_locked = u.inject.locked;
 		udev->stall = u.inject.stall;
 		udev->race_migrate = u.inject.race_migrate;
+		udev->isolate = u.inject.isolate;
 		spin_unlock(&udev->lock);
 		break;
 	default:
@@ -1457,10 +1519,89 @@ static int umhmm_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+#ifdef UMHMM_UML_IOMEM
+/*
+ * The BAR: pages of UML's iomem region UMHMM_BAR_NAME, a host file mapped
+ * after physical memory, that no memory section covers: their pfns have no
+ * struct page, as a PCI BAR's have none, and go into a VM_MIXEDMAP vma,
+ * where vm_normal_page() refuses them.  0 when there is no such region.
+ */
+static unsigned long umhmm_bar_pfn;
+
+static void __init umhmm_find_bar(void)
+{
+	char name[] = UMHMM_BAR_NAME;
+	unsigned long len, virt, pfn, end;
+
+	virt = find_iomem(name, &len);
+	if (!virt)
+		return;
+	pfn = PHYS_PFN(__pa(virt));
+	end = pfn + (len >> PAGE_SHIFT);
+	/*
+	 * The region starts a page after physical memory, within its last
+	 * memory section, where every pfn is valid (an early section has
+	 * struct pages for all of it): use the pages past that section.
+	 */
+	if (pfn_valid(pfn))
+		pfn = ALIGN(pfn + 1, PAGES_PER_SECTION);
+	if (pfn + UMHMM_BAR_PAGES > end || pfn_valid(pfn) ||
+	    pfn_valid(pfn + UMHMM_BAR_PAGES - 1)) {
+		pr_warn("umhmm: iomem region %s has no %u pages without struct page\n",
+			name, UMHMM_BAR_PAGES);
+		return;
+	}
+	umhmm_bar_pfn = pfn;
+	pr_info("umhmm: BAR at pfn %#lx, %u pages\n", pfn, UMHMM_BAR_PAGES);
+}
+
+static vm_fault_t umhmm_bar_fault(struct vm_fault *vmf)
+{
+	struct umhmm_mirror *mirror = vmf->vma->vm_file->private_data;
+	vm_fault_t ret;
+
+	if (vmf->pgoff >= UMHMM_BAR_PAGES)
+		return VM_FAULT_SIGBUS;
+	/* PFN_DEV: no struct page to take a reference on. */
+	ret = vmf_insert_mixed(vmf->vma, vmf->address,
+			       __pfn_to_pfn_t(umhmm_bar_pfn + vmf->pgoff,
+					      PFN_DEV));
+	if (ret == VM_FAULT_NOPAGE)
+		atomic64_inc(&mirror->udev->cnt->bar_faults);
+	return ret;
+}
+
+static const struct vm_operations_struct umhmm_bar_ops = {
+	.fault = umhmm_bar_fault,
+};
+
+static int umhmm_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	if (!umhmm_bar_pfn)
+		return -ENODEV;
+	if (!(vma->vm_flags & VM_SHARED) || vma->vm_pgoff >= UMHMM_BAR_PAGES ||
+	    vma_pages(vma) > UMHMM_BAR_PAGES - vma->vm_pgoff)
+		return -EINVAL;
+	vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	vma->vm_ops = &umhmm_bar_ops;
+	return 0;
+}
+#else
+static void __init umhmm_find_bar(void)
+{
+}
+
+static int umhmm_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	return -ENODEV;
+}
+#endif
+
 static const struct file_operations umhmm_fops = {
 	.owner		= THIS_MODULE,
 	.open		= umhmm_open,
 	.release	= umhmm_release,
+	.mmap		= umhmm_mmap,
 	.unlocked_ioctl	= umhmm_ioctl,
 	.llseek		= noop_llseek,
 };
@@ -1671,6 +1812,7 @@ static int __init umhmm_init(void)
 	}
 	for (i = 0; i < UMHMM_MAX_DEVICES; i++)
 		umhmm_owner_id[i] = i;
+	umhmm_find_bar();
 	umhmm_debugfs = debugfs_create_dir("umhmm", NULL);
 	debugfs_create_file("trigger", 0200, umhmm_debugfs, NULL,
 			    &umhmm_trigger_fops);

@@ -104,4 +104,12 @@ static inline int umhmm_make_device_exclusive(struct mm_struct *mm,
 #endif
 }
 
+/*
+ * UML's iomem= regions (find_iomem()) were removed before 7.2, whose series
+ * says so with UMHMM_HAVE_NO_UML_IOMEM; without them there is no BAR.
+ */
+#if defined(CONFIG_UML) && !defined(UMHMM_HAVE_NO_UML_IOMEM)
+#define UMHMM_UML_IOMEM
+#endif
+
 #endif /* _UMHMM_COMPAT_H */

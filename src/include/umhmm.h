@@ -18,8 +18,10 @@
 /*
  * 2: struct umhmm_inject and struct umhmm_stats grew (busy, race and stall
  * injections), UMHMM_IOC_PGMAP and UMHMM_F_PREALLOC were added.
+ * 3: they grew again (isolate injection, BAR faults), and mmap() of the
+ * BAR was added.
  */
-#define UMHMM_ABI_VERSION	2
+#define UMHMM_ABI_VERSION	3
 
 /* struct umhmm_range.flags */
 /* READ/WRITE: do not fault pages in (no HMM_PFN_REQ_FAULT). */
@@ -42,6 +44,19 @@
 
 /* Most pages one call may cover (256 MiB): a bound on kernel buffers. */
 #define UMHMM_MAX_PAGES			65536
+
+/*
+ * mmap() of /dev/umhmmN at offset 0 maps device memory the way a GPU
+ * driver maps its BAR: pfns without struct pages, in a VM_MIXEDMAP vma,
+ * inserted on fault.  Only UML has it: the BAR is UMHMM_BAR_PAGES pages of
+ * the iomem region "umhmm_bar" (the UML option iomem=umhmm_bar,<file>),
+ * the first ones past the memory section where physical memory ends, so
+ * the file must be a section (128 MiB, it can be sparse) plus the BAR
+ * long.  All devices share it.  Without it, mmap() fails with ENODEV.
+ * Mappings must be shared.
+ */
+#define UMHMM_BAR_NAME			"umhmm_bar"
+#define UMHMM_BAR_PAGES			16
 
 /*
  * A range of the mirrored address space.
@@ -115,6 +130,8 @@ struct umhmm_stats {
 	__u64 stall_waits;		/* of which the fault waited */
 	__u64 stall_device;		/* and then found the device page */
 	__u64 race_migrations;		/* pages, umhmm_inject.race_migrate */
+	__u64 isolated;			/* folios, umhmm_inject.isolate */
+	__u64 bar_faults;		/* BAR pages mapped on fault */
 };
 
 /*
@@ -139,6 +156,11 @@ struct umhmm_stats {
  *		device from a nested migration between migrate_vma_setup() and
  *		migrate_vma_pages(), as another device would: the outer
  *		migration must leave the page the nested one inserted
+ * @isolate:	take the next isolate mapped system folios that migrate ioctls
+ *		meet off the LRU before migrate_vma_setup()
+ *		and put them back after migrate_vma_finalize(), as compaction
+ *		or reclaim on another CPU would: migrate_device_unmap() cannot
+ *		isolate them and must leave them mapped where they are
  */
 struct umhmm_inject {
 	__u32 size;
@@ -149,6 +171,7 @@ struct umhmm_inject {
 	__u32 locked;
 	__u32 stall;
 	__u32 race_migrate;
+	__u32 isolate;
 	__u32 reserved;			/* must be 0 */
 };
 
