@@ -15,7 +15,11 @@
 #              instances, as make selftests does)
 #   hmm-tests-1uml  the same in one UML instance (JOBS=1)
 #   cold       BENCH_COLD=1 only: make clean of the kernel objects and a
-#              full build without ccache
+#              full build without ccache (configure and build), wall time
+#   cold-cpu   the CPU seconds (user + system) of that build: the wall
+#              time depends on whatever else runs on the machine, the CPU
+#              time much less
+#   cold-objects  the object files (*.o, host tools included) it made
 #   ctxsw-suites, ctxsw-hmm  host context switches of all UML processes
 #              during the suites' and hmm-tests' runs (boot included),
 #              counted in one more run of each after the timed ones, as
@@ -49,6 +53,27 @@ new_results_dir
 bench_out=$RESULTS
 samples=$bench_out/samples.tsv
 : >"$samples"
+
+# cold_build: configure and build the kernel from scratch without ccache;
+# prints the CPU seconds (user + system) of both.
+cold_build() {
+	local t
+	t=$(
+		export CCACHE_DISABLE=1
+		bash "$s/configure.sh" "$SRC" >/dev/null 2>&1 || exit 1
+		bash "$s/build.sh" "$SRC" >/dev/null 2>&1 || exit 1
+		# Not in a pipe: a forked times would report its own, empty, children.
+		times
+	) || return 1
+	# The second line holds the children's user and system times, e.g.
+	# "3m2.345s 0m31.234s" (the decimal separator follows the locale).
+	t=${t#*$'\n'}
+	[[ $t =~ ^([0-9]+)m([0-9]+)[.,]([0-9]+)s\ ([0-9]+)m([0-9]+)[.,]([0-9]+)s$ ]] ||
+		die "cannot read the build's CPU time from '$t'"
+	local -a m=("${BASH_REMATCH[@]}")
+	awk -v a="${m[1]}" -v b="${m[2]}.${m[3]}" -v c="${m[4]}" -v d="${m[5]}.${m[6]}" \
+		'BEGIN { printf "%.1f\n", 60 * a + b + 60 * c + d }'
+}
 
 # The phases.tsv value of PHASE in the latest results directory.
 phase_of() {
@@ -102,12 +127,11 @@ for ((i = 1; i <= runs; i++)); do
 	if [[ ${BENCH_COLD:-0} == 1 ]]; then
 		rm -rf "${KOBJ:?}"
 		t0=$(now_us)
-		if ! CCACHE_DISABLE=1 bash "$s/configure.sh" "$SRC" >/dev/null 2>&1 ||
-			! CCACHE_DISABLE=1 bash "$s/build.sh" "$SRC" >/dev/null 2>&1; then
-			die "cold build failed (run $i)"
-		fi
+		cpu=$(cold_build) || die "cold build failed (run $i)"
 		t1=$(now_us)
 		sample cold "$(fmt_seconds "$((t1 - t0))")"
+		sample cold-cpu "$cpu"
+		sample cold-objects "$(find "$KOBJ" -name '*.o' | wc -l)"
 	fi
 done
 
@@ -145,7 +169,7 @@ bench_summary "$samples" >"$bench_out/bench.tsv"
 			for (i in p) part[p[i]] = 1
 			for (i = 1; i <= NR; i++) {
 				split(m[i], f, "\t")
-				if (f[1] ~ /^ctxsw/) {
+				if (f[1] ~ /^ctxsw|^cold-objects$/) {
 					printf "%-15s %9d %8d %8d %5d\n", f[1], f[2], f[3], f[4], f[5]
 					continue
 				}
@@ -165,8 +189,8 @@ info "results: $bench_out"
 
 # A small picture of the same table: medians with min..max bars.
 if command -v gnuplot >/dev/null; then
-	# Seconds only: the context switch counts (ctxsw-*) are no time.
-	awk -F'\t' '$1 !~ /^ctxsw/ { print n++, $1, $2, $3, $4 }' "$bench_out/bench.tsv" >"$bench_out/bench.dat"
+	# Seconds only: the context switch and object counts are no time.
+	awk -F'\t' '$1 !~ /^ctxsw|^cold-objects$/ { print n++, $1, $2, $3, $4 }' "$bench_out/bench.tsv" >"$bench_out/bench.dat"
 	gnuplot <<-GNUPLOT || info "gnuplot failed: no bench.png"
 		set terminal pngcairo size 720,400 noenhanced
 		set output "$bench_out/bench.png"

@@ -20,6 +20,17 @@ cc=$(umhmm_cc)
 # their .gcda path and still miss, as they must.
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-/}
 gcov_profile_args "$KOBJ/.config"
+# UTS_VERSION ("#1 <date>") fixed per configuration: Kbuild's default (a
+# build counter and the time of the link) changes include/generated/
+# utsversion.h at every build, and link-vmlinux.sh then recompiles
+# init/version-timestamp.o (a ccache miss) in the serial link of every
+# rebuild. The date is when configure.sh last made the configuration.
+stamp=$KOBJ/.umhmm-config-stamp
+[[ -f $stamp ]] || stamp=$KOBJ/.config
+export KBUILD_BUILD_VERSION=${KBUILD_BUILD_VERSION:-1}
+KBUILD_BUILD_TIMESTAMP=${KBUILD_BUILD_TIMESTAMP:-$(LC_ALL=C date -r "$stamp")} ||
+	die "cannot read the date of $stamp"
+export KBUILD_BUILD_TIMESTAMP
 log=$KOBJ/build.log
 phase_begin build
 if ! make -C "$src" ARCH=um SUBARCH=x86_64 O="$KOBJ" CC="$cc" \
