@@ -151,7 +151,7 @@ declare -A uml=()
 if [[ -n $uml_bench ]]; then
 	while read -r m med _; do
 		uml[$m]=${med%s}
-	done < <(awk '$1 != "measure" && NF == 5 && $2 ~ /^[0-9.]+s$/' "$uml_bench")
+	done < <(awk '$1 != "measure" && NF >= 5 && $2 ~ /^[0-9.]+s$/' "$uml_bench")
 fi
 
 {
