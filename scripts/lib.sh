@@ -656,20 +656,18 @@ print_durations() {
 		}' "$2" "$1"
 }
 
-# Inside UML: copy the gcov counters (CONFIG_GCOV_KERNEL) to DIR on the
-# tmpfs. debugfs reports a size of 0 for .gcda files, so read each one to
-# its end instead of trusting stat. Nothing to do on a kernel without gcov.
+# Inside UML: copy the gcov counters (CONFIG_GCOV_KERNEL) to DIR (absolute)
+# on the tmpfs. debugfs reports a size of 0 for .gcda files; cp reads each
+# to its end regardless, and one cp for all of them costs one exec, where
+# mkdir and cat per file took a quarter of a second per snapshot. Nothing
+# to do on a kernel without gcov.
 GCOV_DEBUGFS=/sys/kernel/debug/gcov
 gcov_snapshot() {
-	local dir=$1 f
+	local dir=$1
 	[[ -d $GCOV_DEBUGFS ]] || return 0
-	# A pipe, not a process substitution: UML has no /dev/fd.
-	find "$GCOV_DEBUGFS" -name '*.gcda' -print0 |
-		while IFS= read -r -d '' f; do
-			f=${f#"$GCOV_DEBUGFS"}
-			mkdir -p "$dir${f%/*}" && cat "$GCOV_DEBUGFS$f" >"$dir$f" ||
-				info "cannot save $GCOV_DEBUGFS$f"
-		done
+	mkdir -p "$dir" &&
+		(cd "$GCOV_DEBUGFS" && find . -name '*.gcda' -exec cp --parents -t "$dir" {} +) ||
+		info "cannot save the gcov counters of $GCOV_DEBUGFS in $dir"
 }
 
 gcov_reset() {
