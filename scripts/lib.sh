@@ -605,9 +605,10 @@ _stop_instances() {
 # run_instances N LAUNCH PHASE...: runs the function LAUNCH with 1..N, all
 # at once in the background; each starts instance i's run.sh with its
 # results in $RESULTS/job<i> (and PHASE_LOG there, see instance_env). A
-# signal or an error of the caller stops them all (each run.sh kills its
-# UML on TERM). Returns 1 when one failed. Then records each PHASE as the
-# slowest instance's.
+# signal or an error of the caller stops them all: LAUNCH must exec run.sh,
+# so that the pid signalled is run.sh's, which kills its UML on TERM (a
+# function's subshell would die alone and leave them running). Returns 1
+# when one failed. Then records each PHASE as the slowest instance's.
 run_instances() {
 	local n=$1 launch=$2 i p rc=0 ph secs
 	shift 2

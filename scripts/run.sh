@@ -53,11 +53,14 @@ done
 
 # UML maps its memory file from TMPDIR with PROT_EXEC. Unless TMPDIR is
 # set, use a tmpfs as UML itself prefers: guest memory in a disk-backed
-# file is dirty page cache the host writes back.
+# file is dirty page cache the host writes back. Only one with room for
+# four instances' memory (JOBS defaults to at most 4): a full tmpfs is a
+# SIGBUS in UML (a container's /dev/shm is often 64 MiB).
 if [[ -z ${TMPDIR:-} ]]; then
 	TMPDIR=/tmp
 	for d in /dev/shm /run/shm; do
 		if [[ -d $d && -w $d ]] &&
+			(($(df -P -k "$d" 2>/dev/null | awk 'NR == 2 { print $4 }' || echo 0) >= 4 * 512 * 1024)) &&
 			findmnt -n -o FSTYPE,OPTIONS -T "$d" 2>/dev/null | grep -v noexec | grep -q '^tmpfs '; then
 			TMPDIR=$d
 			break

@@ -55,7 +55,7 @@ else
 		read -r -a part <<<"${shard[$1]:-}"
 		((${#part[@]})) || return 0
 		mapfile -t env < <(instance_env "$1")
-		env "${env[@]}" UMHMM_JOB_PHASE=selftests bash "$UMHMM_ROOT/scripts/run.sh" -t "$timeout_s" \
+		exec env "${env[@]}" UMHMM_JOB_PHASE=selftests bash "$UMHMM_ROOT/scripts/run.sh" -t "$timeout_s" \
 			"$RESULTS/job$1" -- "$UMHMM_ROOT/scripts/run-hmm-tests" "$hmm_bin" "${part[@]}"
 	}
 	run_instances "$jobs" launch_hmm_tests boot-to-init boot selftests || run_ok=

@@ -66,7 +66,7 @@ else
 		names=("${part[@]##*/}")
 		info "job $1: ${names[*]}"
 		mapfile -t env < <(instance_env "$1")
-		env "${env[@]}" UMHMM_JOB_PHASE=tests bash "$UMHMM_ROOT/scripts/run.sh" -t "$timeout_s" \
+		exec env "${env[@]}" UMHMM_JOB_PHASE=tests bash "$UMHMM_ROOT/scripts/run.sh" -t "$timeout_s" \
 			"$RESULTS/job$1" -- "${job_shard[@]}" "${part[@]}"
 	}
 	run_instances "$jobs" launch_suites boot-to-init boot tests || run_ok=
