@@ -258,7 +258,7 @@ END_TEST
 #define FI_DIR		"/sys/kernel/debug"
 #define SWEEP_PAGES	16
 #define SWEEP_MAX_STEPS	400
-/* The page tables of one 1 GiB pgd entry (UML's 3 levels). */
+/* 1 GiB: a pgd entry of 6.12's 3-level UML, a pud entry of 7.2's 4 levels. */
 #define PGD_SPAN	(1UL << 30)
 
 static const char *const fi_knobs[][3] = {
@@ -368,9 +368,9 @@ static void fi_teardown(void)
 
 /*
  * SWEEP_PAGES pages at the start of a 1 GiB-aligned range of a fresh
- * 2 GiB reservation: no page table of any level covers them, so inserting
- * the first page allocates a pmd and a pte page, and the vma has no
- * anon_vma yet. Unmapping the reservation frees those page tables again.
+ * 2 GiB reservation: no pmd or pte page covers them (on 7.2's 4 levels the
+ * pud page may exist already), so inserting the first page allocates a pmd
+ * and a pte page, and the vma has no anon_vma yet. Unmapping the reservation frees those page tables again.
  */
 static unsigned char *fresh_pgd_range(unsigned char **res)
 {
