@@ -1527,6 +1527,12 @@ static int umhmm_release(struct inode *inode, struct file *file)
  * where vm_normal_page() refuses them.  0 when there is no such region.
  */
 static unsigned long umhmm_bar_pfn;
+/*
+ * Its range, claimed in iomem_resource so that request_free_mem_region()
+ * never hands it out as device memory: pfn_valid() would then turn true
+ * under the VM_MIXEDMAP mappings of these pfns.
+ */
+static struct resource *umhmm_bar_res;
 
 static void __init umhmm_find_bar(void)
 {
@@ -1551,8 +1557,24 @@ static void __init umhmm_find_bar(void)
 			name, UMHMM_BAR_PAGES);
 		return;
 	}
+	umhmm_bar_res = request_mem_region(PFN_PHYS(pfn),
+					   (resource_size_t)UMHMM_BAR_PAGES << PAGE_SHIFT,
+					   "umhmm BAR");
+	if (!umhmm_bar_res) {
+		pr_warn("umhmm: cannot claim the BAR at pfn %#lx\n", pfn);
+		return;
+	}
 	umhmm_bar_pfn = pfn;
 	pr_info("umhmm: BAR at pfn %#lx, %u pages\n", pfn, UMHMM_BAR_PAGES);
+}
+
+static void umhmm_release_bar(void)
+{
+	if (umhmm_bar_res)
+		release_mem_region(umhmm_bar_res->start,
+				   resource_size(umhmm_bar_res));
+	umhmm_bar_res = NULL;
+	umhmm_bar_pfn = 0;
 }
 
 static vm_fault_t umhmm_bar_fault(struct vm_fault *vmf)
@@ -1588,6 +1610,10 @@ static int umhmm_mmap(struct file *file, struct vm_area_struct *vma)
 }
 #else
 static void __init umhmm_find_bar(void)
+{
+}
+
+static void umhmm_release_bar(void)
 {
 }
 
@@ -1842,6 +1868,7 @@ static int __init umhmm_init(void)
 err:
 	umhmm_unregister_devices();
 	platform_driver_unregister(&umhmm_driver);
+	umhmm_release_bar();
 	return ret;
 }
 
@@ -1850,6 +1877,7 @@ static void __exit umhmm_exit(void)
 	debugfs_remove_recursive(umhmm_debugfs);
 	umhmm_unregister_devices();
 	platform_driver_unregister(&umhmm_driver);
+	umhmm_release_bar();
 }
 
 module_init(umhmm_init);
