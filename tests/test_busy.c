@@ -52,15 +52,6 @@ static void setup(void)
 {
 	umhmm_setup();
 	fd0 = umhmm_fd[0];
-	ck_assert_int_eq(umhmm_inject(fd0, 0, 0), 0);
-}
-
-static void teardown(void)
-{
-	/* A failed test may have left injections armed: disarm them. */
-	if (fd0 >= 0)
-		ck_assert_int_eq(umhmm_inject(fd0, 0, 0), 0);
-	umhmm_teardown();
 }
 
 static int inject_races(int fd, uint32_t busy, uint32_t race_fault,
@@ -431,8 +422,8 @@ END_TEST
 static Suite *busy_suite(void)
 {
 	Suite *s = umhmm_suite_create("busy");
-	TCase *held = umhmm_tcase_create("held", setup, teardown);
-	TCase *inject = umhmm_tcase_create("inject", setup, teardown);
+	TCase *held = umhmm_tcase_create("held", setup, umhmm_teardown);
+	TCase *inject = umhmm_tcase_create("inject", setup, umhmm_teardown);
 
 	tcase_add_loop_test(held, test_pinned_pages_stay, 0, 2);
 	tcase_add_loop_test(held, test_referenced_pages_stay, 0, 2);

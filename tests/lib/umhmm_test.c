@@ -55,6 +55,12 @@ void umhmm_setup(void)
 	memset(maps, 0, sizeof(maps));
 	for (i = 0; i < UMHMM_NDEV; i++) {
 		umhmm_fd[i] = umhmm_open(i);
+		/*
+		 * Injections are the device's, not the opener's: a test that
+		 * failed (check's fork mode skips its teardown then) may have
+		 * left some armed. Every test starts with none.
+		 */
+		ck_assert_int_eq(umhmm_inject(umhmm_fd[i], 0, 0), 0);
 		in_use_at_setup[i] = umhmm_pages_in_use(umhmm_fd[i]);
 	}
 }
