@@ -280,19 +280,6 @@ static void fi_path(size_t i, char *path, size_t size)
 	snprintf(path, size, FI_DIR "/%s/%s", fi_knobs[i][0], fi_knobs[i][1]);
 }
 
-static int fi_write(const char *path, const char *value)
-{
-	ssize_t len = (ssize_t)strlen(value), n;
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, value, len);
-	n = n < 0 ? -errno : n == len ? 0 : -EIO;
-	close(fd);
-	return (int)n;
-}
-
 /* Arms the knobs; NULL, or why the kernel cannot do it. */
 static const char *fi_arm(char *why, size_t size)
 {
@@ -323,7 +310,7 @@ static const char *fi_arm(char *why, size_t size)
 		fi_saved[i][n] = '\0';
 		fi_saved[i][strcspn(fi_saved[i], "\n")] = '\0';
 		fi_nsaved = i + 1;
-		ck_assert_int_eq(fi_write(path, fi_knobs[i][2]), 0);
+		ck_assert_int_eq(write_file(path, fi_knobs[i][2]), 0);
 	}
 	return NULL;
 }
@@ -359,7 +346,7 @@ static void fi_teardown(void)
 	}
 	for (i = 0; i < fi_nsaved; i++) {
 		fi_path(i, path, sizeof(path));
-		ck_assert_int_eq(fi_write(path, fi_saved[i]), 0);
+		ck_assert_int_eq(write_file(path, fi_saved[i]), 0);
 	}
 	fi_nsaved = 0;
 	umhmm_teardown();

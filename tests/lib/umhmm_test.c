@@ -306,16 +306,16 @@ int run_suite(Suite *s)
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-static int write_sysfs(const char *path, const char *value)
+int write_file(const char *path, const char *value)
 {
-	ssize_t n;
+	ssize_t len = (ssize_t)strlen(value), n;
 	int fd;
 
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = write(fd, value, strlen(value));
-	n = n < 0 ? -errno : 0;
+	n = write(fd, value, len);
+	n = n < 0 ? -errno : n == len ? 0 : -EIO;
 	close(fd);
 	return (int)n;
 }
@@ -326,7 +326,7 @@ static int bind_op(const char *op, int id)
 
 	snprintf(path, sizeof(path), "/sys/bus/platform/drivers/umhmm/%s", op);
 	snprintf(name, sizeof(name), "umhmm.%d", id);
-	return write_sysfs(path, name);
+	return write_file(path, name);
 }
 
 int umhmm_bind(int id)
@@ -346,7 +346,7 @@ int umhmm_set_owner(int id, int owner)
 	snprintf(path, sizeof(path), "/sys/bus/platform/devices/umhmm.%d/owner",
 		 id);
 	snprintf(value, sizeof(value), "%d", owner);
-	return write_sysfs(path, value);
+	return write_file(path, value);
 }
 
 int umhmm_get_owner(int id)

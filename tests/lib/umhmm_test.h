@@ -86,6 +86,9 @@ void assert_states(const unsigned char *state, size_t npages,
 /* Snapshot of npages at addr through fd. */
 void snapshot(int fd, void *addr, size_t npages, unsigned char *state);
 
+/* Writes value to a sysfs, debugfs or procfs file: 0, or -errno (-EIO short). */
+int write_file(const char *path, const char *value);
+
 /*
  * Driver core bind/unbind of platform device umhmm.<id> through sysfs;
  * 0 or -errno of the write.
