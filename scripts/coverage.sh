@@ -158,10 +158,11 @@ else
 	cp "$OUT/umhmm.info" "$OUT/all.info"
 fi
 
+# The HTML report is written while the tables below are computed.
 genhtml --quiet --branch-coverage --legend --prefix "$SRC" \
 	--title "umhmm coverage" --output-directory "$OUT/html" \
-	"$OUT/all.info" 2> >(grep -v 'redefined at' >&2) ||
-	die "genhtml failed"
+	"$OUT/all.info" 2> >(grep -v 'redefined at' >&2) &
+genhtml_pid=$!
 
 # file lines% functions% branches% for every measured file of a tracefile.
 summarize() {
@@ -259,6 +260,7 @@ if [[ -n ${BASE:-} ]]; then
 		die "changed lines since $BASE that no test ran (see $OUT/patch.txt)"
 	fi
 fi
+wait "$genhtml_pid" || die "genhtml failed"
 phase_end coverage
 
 info "HTML report: $OUT/html/index.html"

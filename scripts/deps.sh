@@ -13,6 +13,9 @@ PACKAGES=(
 	build-essential bc bison flex libelf-dev check
 	pkg-config lcov shellcheck xz-utils ccache git patch rsync coreutils
 	util-linux
+	# geninfo reads gcov's JSON with the first JSON module it finds: the
+	# XS one halves every capture against the pure-perl fallback.
+	libjson-xs-perl
 )
 # The default kernel comes from the installed package; kernel-source.sh
 # downloads any other version, which needs the archive keyring.

@@ -373,7 +373,8 @@ link_driver() {
 	[[ -d $dir ]] || return 0
 	while IFS= read -r f; do
 		[[ -n $f ]] || continue
-		if [[ $(readlink "$dir/${f##*/}" 2>/dev/null) != "$f" ]]; then
+		# -ef, not readlink: no exec when the link is already right.
+		if [[ ! -L $dir/${f##*/} || ! $dir/${f##*/} -ef $f ]]; then
 			ln -sfn "$f" "$dir/${f##*/}" || die "cannot link $f into $dir"
 		fi
 	done < <(driver_sources)

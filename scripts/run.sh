@@ -242,10 +242,14 @@ else
 	uml_group=$uml_pid
 	# Stream the console while the file stays complete; by default only
 	# the job's output and splat lines, not the kernel's boot chatter.
+	# tail notices that UML has gone only when it checks the pid, every -s
+	# seconds (file changes wake it through inotify): run.sh waits for
+	# it, so a longer interval is that much added to every run.
+	poll=0.02
 	if [[ -n ${UMHMM_VERBOSE:-} ]]; then
-		tail -s 0.2 -n +1 -F --pid="$uml_pid" "$console" 2>/dev/null &
+		tail -s "$poll" -n +1 -F --pid="$uml_pid" "$console" 2>/dev/null &
 	else
-		tail -s 0.2 -n +1 -F --pid="$uml_pid" "$console" 2>/dev/null |
+		tail -s "$poll" -n +1 -F --pid="$uml_pid" "$console" 2>/dev/null |
 			awk -v re="$SPLAT_REGEX" '
 				{ sub(/\r$/, "") }
 				$0 ~ re { print; fflush(); next }

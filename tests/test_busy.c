@@ -175,10 +175,9 @@ START_TEST(test_inject_busy)
 {
 	const uint32_t busy = 3;
 	bool to_dev = _i == 0;
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, 23);
 	struct umhmm_stats before, after;
 
-	fill_pattern(buf, NPAGES * page_size, 23);
 	if (!to_dev)
 		ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf,
 					   NPAGES, NULL, 0), NPAGES);
@@ -269,10 +268,9 @@ END_TEST
 START_TEST(test_inject_locked_to_device)
 {
 	const uint32_t locked = 3;
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, 25);
 	struct umhmm_stats before, after;
 
-	fill_pattern(buf, NPAGES * page_size, 25);
 	umhmm_stats(fd0, &before);
 	ck_assert_int_eq(inject_races(fd0, 0, 0, locked), 0);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
@@ -302,12 +300,11 @@ END_TEST
  */
 START_TEST(test_inject_isolated_to_device)
 {
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, 27);
 	struct umhmm_inject in = { .size = sizeof(in), .isolate = 1 };
 	struct umhmm_stats before, after;
 	int64_t in_use;
 
-	fill_pattern(buf, NPAGES * page_size, 27);
 	umhmm_stats(fd0, &before);
 	in_use = umhmm_pages_in_use(fd0);
 	ck_assert_int_eq(ioctl(fd0, UMHMM_IOC_INJECT, &in), 0);
@@ -344,11 +341,10 @@ END_TEST
 START_TEST(test_inject_locked_evict)
 {
 	const uint32_t locked = 2;
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, 26);
 	struct umhmm_stats before, after;
 	uint64_t evicted = 0;
 
-	fill_pattern(buf, NPAGES * page_size, 26);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
 				   NULL, 0), NPAGES);
 	umhmm_stats(fd0, &before);
@@ -372,11 +368,10 @@ END_TEST
  */
 START_TEST(test_fault_waits_for_migration)
 {
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, 27);
 	struct umhmm_inject in = { .size = sizeof(in), .stall = 1 };
 	struct umhmm_stats before, after;
 
-	fill_pattern(buf, NPAGES * page_size, 27);
 	umhmm_stats(fd0, &before);
 	ck_assert_int_eq(ioctl(fd0, UMHMM_IOC_INJECT, &in), 0);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,

@@ -302,10 +302,9 @@ END_TEST
 
 START_TEST(test_write_short_data_buffer)
 {
-	unsigned char *data = test_map_anon(NPAGES);
+	unsigned char *data = test_map_pattern(NPAGES, 144);
 	struct world w;
 
-	fill_pattern(data, NPAGES * page_size, 144);
 	/*
 	 * The last page of the source cannot be read: nothing may be written.
 	 * PROT_NONE, not unmapped: world_make()'s own mappings could fill a hole.
@@ -332,11 +331,10 @@ END_TEST
 
 START_TEST(test_exclusive_bad_data_ptr)
 {
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, 146);
 	struct umhmm_range r;
 	uint64_t held;
 
-	fill_pattern(buf, NPAGES * page_size, 146);
 	/*
 	 * The driver copies the data out after it made the pages exclusive:
 	 * the call fails with EFAULT but the device does hold the pages.
@@ -434,8 +432,7 @@ START_TEST(test_inject_bad_args)
 			      "INJECT row %zu: not EINVAL", i);
 	}
 	/* None of them armed anything: a migration fully succeeds. */
-	buf = test_map_anon(NPAGES);
-	fill_pattern(buf, NPAGES * page_size, 160);
+	buf = test_map_pattern(NPAGES, 160);
 	umhmm_stats(fd0, &before);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
 				   NULL, 0), NPAGES);
@@ -462,9 +459,8 @@ END_TEST
 /* A range with an unmapped middle: pages 2..5 of NPAGES. */
 static unsigned char *map_with_hole(unsigned int seed)
 {
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, seed);
 
-	fill_pattern(buf, NPAGES * page_size, seed);
 	ck_assert_int_eq(munmap(buf + 2 * page_size, 4 * page_size), 0);
 	return buf;
 }
@@ -518,10 +514,9 @@ END_TEST
 
 START_TEST(test_read_prot_none)
 {
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, 172);
 	unsigned char *data = test_malloc(NPAGES * page_size);
 
-	fill_pattern(buf, NPAGES * page_size, 172);
 	ck_assert_int_eq(mprotect(buf, NPAGES * page_size, PROT_NONE), 0);
 	/* hmm_vma_walk_test(): a fault is required in a !VM_READ VMA. */
 	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_READ, buf, NPAGES, data, 0,
@@ -537,11 +532,10 @@ END_TEST
 START_TEST(test_write_read_only_mapping)
 {
 	size_t size = NPAGES * page_size;
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, 173);
 	unsigned char *data = test_malloc(size);
 	struct umhmm_range r;
 
-	fill_pattern(buf, size, 173);
 	ck_assert_int_eq(mprotect(buf, size, PROT_READ), 0);
 	fill_pattern(data, size, 174);
 	/* Faulting: hmm_vma_fault() refuses a write fault without VM_WRITE. */
@@ -560,11 +554,10 @@ END_TEST
 START_TEST(test_write_read_only_after_device)
 {
 	size_t size = NPAGES * page_size;
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, 175);
 	unsigned char *data = test_malloc(size);
 	struct umhmm_range r;
 
-	fill_pattern(buf, size, 175);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
 				   NULL, 0), NPAGES);
 	ck_assert_int_eq(mprotect(buf, size, PROT_READ), 0);
@@ -693,10 +686,9 @@ START_TEST(test_inject_more_than_needed)
 {
 	const size_t m = 8;
 	size_t size = m * page_size;
-	unsigned char *buf = test_map_anon(m);
+	unsigned char *buf = test_map_pattern(m, 210);
 	struct umhmm_stats before, after;
 
-	fill_pattern(buf, size, 210);
 	umhmm_stats(fd0, &before);
 	ck_assert_int_eq(umhmm_inject(fd0, m + 5, 0), 0);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, m, NULL,
@@ -720,10 +712,9 @@ START_TEST(test_inject_not_on_cpu_fault)
 {
 	const size_t m = 8;
 	size_t size = m * page_size;
-	unsigned char *buf = test_map_anon(m);
+	unsigned char *buf = test_map_pattern(m, 211);
 	struct umhmm_stats before, after;
 
-	fill_pattern(buf, size, 211);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, m, NULL,
 				   0), m);
 	umhmm_stats(fd0, &before);
@@ -744,10 +735,9 @@ START_TEST(test_inject_per_device)
 {
 	const size_t m = 8;
 	size_t size = m * page_size;
-	unsigned char *buf = test_map_anon(m);
+	unsigned char *buf = test_map_pattern(m, 212);
 	struct umhmm_stats before, after;
 
-	fill_pattern(buf, size, 212);
 	umhmm_stats(fd1, &before);
 	ck_assert_int_eq(umhmm_inject(fd0, m, m), 0);
 	/* Device 0's injections do not touch device 1. */

@@ -56,11 +56,10 @@ static uint64_t held(int fd, void *addr, size_t npages)
 static unsigned char *exclusive_filled(size_t npages, unsigned int seed)
 {
 	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, seed);
 	unsigned char *copy = test_malloc(size);
 	unsigned char *state = test_malloc(npages);
 
-	fill_pattern(buf, size, seed);
 	memset(copy, 0, size);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages, copy,
 				   0), npages);
@@ -155,12 +154,11 @@ START_TEST(test_partial_range)
 {
 	const size_t npages = 32, first = 10, count = 12;
 	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 43);
 	unsigned char *copy = test_malloc(count * page_size);
 	unsigned char state[32];
 	size_t i;
 
-	fill_pattern(buf, size, 43);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_EXCLUSIVE,
 				   buf + first * page_size, count, copy, 0),
 			  count);
@@ -228,11 +226,10 @@ START_TEST(test_device_pages_come_back)
 {
 	const size_t npages = 16;
 	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 45);
 	unsigned char *copy = test_malloc(size);
 	struct umhmm_stats before, after;
 
-	fill_pattern(buf, size, 45);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
 				   NULL, 0), npages);
 	umhmm_stats(fd0, &before);
@@ -450,11 +447,10 @@ START_TEST(test_read_only_mapping)
 {
 	const size_t npages = 8;
 	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 60);
 	unsigned char *copy = test_malloc(size);
 	struct umhmm_range r;
 
-	fill_pattern(buf, size, 60);
 	ck_assert_int_eq(mprotect(buf, size, PROT_READ), 0);
 	/* get_user_pages_remote(FOLL_WRITE) refuses a read-only VMA. */
 	memset(copy, 0, size);
@@ -525,11 +521,10 @@ START_TEST(test_hole_in_range)
 {
 	const size_t npages = 12;
 	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 64);
 	unsigned char *copy = test_malloc(size);
 	struct umhmm_range r;
 
-	fill_pattern(buf, size, 64);
 	ck_assert_int_eq(munmap(buf + 4 * page_size, 4 * page_size), 0);
 	/* GUP stops at the hole: the pages before it are taken, -EBUSY. */
 	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages,

@@ -270,11 +270,10 @@ END_TEST
 START_TEST(test_remap_beside_device_pages)
 {
 	const size_t npages = 64;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 7);
 	unsigned char state[64];
 	struct umhmm_pgmap p = probe_args(UMHMM_PGMAP_PRIVATE, 2, 0);
 
-	fill_pattern(buf, npages * page_size, 7);
 	ck_assert_uint_eq(umhmm_ok(umhmm_fd[0], UMHMM_IOC_MIGRATE_TO_DEV, buf,
 				   npages, NULL, 0), npages);
 	ck_assert_int_eq(pgmap_probe(&p), 0);

@@ -32,13 +32,12 @@ static void setup(void)
 static unsigned char *filled_on_device(size_t npages, unsigned int seed)
 {
 	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, seed);
 	unsigned char *copy = malloc(size);
 	unsigned char *state = malloc(npages);
 
 	ck_assert_ptr_nonnull(copy);
 	ck_assert_ptr_nonnull(state);
-	fill_pattern(buf, size, seed);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
 				   NULL, 0), npages);
 	snapshot(fd0, buf, npages, state);
@@ -138,10 +137,9 @@ START_TEST(test_partial_range)
 {
 	const size_t npages = 30, first = 10, count = 10;
 	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 6);
 	unsigned char state[30];
 
-	fill_pattern(buf, size, 6);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV,
 				   buf + first * page_size, count, NULL, 0),
 			  count);
@@ -286,11 +284,9 @@ END_TEST
 START_TEST(test_hole_in_range)
 {
 	const size_t npages = 12;
-	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 11);
 	struct umhmm_range r;
 
-	fill_pattern(buf, size, 11);
 	ck_assert_int_eq(munmap(buf + 4 * page_size, 4 * page_size), 0);
 	/* The walk stops with -EFAULT at the hole, after the first VMA. */
 	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf,
@@ -306,10 +302,9 @@ START_TEST(test_prot_none)
 {
 	const size_t npages = 8;
 	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 12);
 	struct umhmm_range r;
 
-	fill_pattern(buf, size, 12);
 	ck_assert_int_eq(mprotect(buf, size, PROT_NONE), 0);
 	/*
 	 * migrate_vma_setup() looks at PTEs, not at VMA permissions: the
@@ -458,11 +453,10 @@ END_TEST
 START_TEST(test_bulk_allocated_destinations)
 {
 	const size_t npages = 16, half = 8;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 41);
 	unsigned char state[16];
 	struct umhmm_stats before, after;
 
-	fill_pattern(buf, npages * page_size, 41);
 	/* The second half is already on the device: not selected again. */
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV,
 				   buf + half * page_size, half, NULL, 0), half);

@@ -24,9 +24,8 @@
 /* Fills npages and moves them to device id through a fresh open. */
 static unsigned char *on_device(int fd, size_t npages, unsigned int seed)
 {
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, seed);
 
-	fill_pattern(buf, npages * page_size, seed);
 	ck_assert_uint_eq(umhmm_ok(fd, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
 				   NULL, 0), npages);
 	return buf;
@@ -192,10 +191,9 @@ END_TEST
 START_TEST(test_two_devices)
 {
 	const size_t npages = 20;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 22);
 	unsigned char state[20];
 
-	fill_pattern(buf, npages * page_size, 22);
 	ck_assert_uint_eq(umhmm_ok(umhmm_fd[0], UMHMM_IOC_MIGRATE_TO_DEV, buf,
 				   10, NULL, 0), 10);
 	ck_assert_uint_eq(umhmm_ok(umhmm_fd[1], UMHMM_IOC_MIGRATE_TO_DEV,

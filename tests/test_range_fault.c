@@ -35,10 +35,9 @@ START_TEST(test_read_present)
 {
 	const size_t npages = 100;
 	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 1);
 	unsigned char *mirror = test_malloc(npages * page_size);
 
-	fill_pattern(buf, size, 1);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, buf, npages, mirror,
 				   0), npages);
 	ck_assert_pattern(mirror, size, 1);
@@ -138,12 +137,11 @@ START_TEST(test_read_device_pages)
 {
 	const size_t npages = 40;
 	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 4);
 	unsigned char *mirror = test_malloc(npages * page_size);
 	unsigned char state[40];
 	struct umhmm_stats before, after;
 
-	fill_pattern(buf, size, 4);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
 				   NULL, 0), npages);
 	umhmm_stats(fd0, &before);
@@ -163,10 +161,9 @@ START_TEST(test_write_device_pages)
 {
 	const size_t npages = 8;
 	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 5);
 	unsigned char *data = test_malloc(npages * page_size);
 
-	fill_pattern(buf, size, 5);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
 				   NULL, 0), npages);
 	fill_pattern(data, size, 6);
@@ -181,11 +178,10 @@ START_TEST(test_snapshot_read_only)
 {
 	const size_t npages = 8;
 	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 7);
 	unsigned char state[8];
 	size_t i;
 
-	fill_pattern(buf, size, 7);
 	ck_assert_int_eq(mprotect(buf, size, PROT_READ), 0);
 	snapshot(fd0, buf, npages, state);
 	for (i = 0; i < npages; i++)
@@ -197,10 +193,9 @@ START_TEST(test_write_read_only_eperm)
 {
 	const size_t npages = 4;
 	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 8);
 	unsigned char *data = test_malloc(npages * page_size);
 
-	fill_pattern(buf, size, 8);
 	ck_assert_int_eq(mprotect(buf, size, PROT_READ), 0);
 	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_WRITE, buf, npages, data,
 				     0, NULL), -EPERM);
@@ -213,11 +208,10 @@ START_TEST(test_read_prot_none_efault)
 {
 	const size_t npages = 4;
 	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 9);
 	unsigned char *mirror = test_malloc(npages * page_size);
 	unsigned char state[4];
 
-	fill_pattern(buf, size, 9);
 	ck_assert_int_eq(mprotect(buf, size, PROT_NONE), 0);
 	/* A VMA without VM_READ cannot be faulted: -EFAULT... */
 	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_READ, buf, npages, mirror,
@@ -232,12 +226,11 @@ END_TEST
 START_TEST(test_read_hole_efault)
 {
 	const size_t npages = 8;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 10);
 	unsigned char *mirror = test_malloc(npages * page_size);
 	unsigned char state[8];
 	struct umhmm_range r;
 
-	fill_pattern(buf, npages * page_size, 10);
 	ck_assert_int_eq(munmap(buf + 2 * page_size, 2 * page_size), 0);
 	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_READ, buf, npages, mirror,
 				     0, &r), -EFAULT);
@@ -255,10 +248,9 @@ START_TEST(test_read_beyond_batches)
 	/* More than one hmm_range_fault() batch of 64 pages. */
 	const size_t npages = 64 * 3 + 5;
 	size_t size = npages * page_size;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 11);
 	unsigned char *mirror = test_malloc(npages * page_size);
 
-	fill_pattern(buf, size, 11);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, buf, npages, mirror,
 				   0), npages);
 	ck_assert_pattern(mirror, size, 11);
@@ -270,10 +262,9 @@ END_TEST
 START_TEST(test_notifier_unmap)
 {
 	const size_t npages = 4;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 12);
 	struct umhmm_stats before, after;
 
-	fill_pattern(buf, npages * page_size, 12);
 	umhmm_stats(fd0, &before);
 	ck_assert_int_eq(munmap(buf, npages * page_size), 0);
 	test_forget(buf);
@@ -286,10 +277,9 @@ END_TEST
 START_TEST(test_notifier_mprotect)
 {
 	const size_t npages = 4;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 13);
 	struct umhmm_stats before, after;
 
-	fill_pattern(buf, npages * page_size, 13);
 	umhmm_stats(fd0, &before);
 	ck_assert_int_eq(mprotect(buf, npages * page_size, PROT_READ), 0);
 	umhmm_stats(fd0, &after);
@@ -301,10 +291,9 @@ END_TEST
 START_TEST(test_notifier_migrate)
 {
 	const size_t npages = 4;
-	unsigned char *buf = test_map_anon(npages);
+	unsigned char *buf = test_map_pattern(npages, 14);
 	struct umhmm_stats before, after;
 
-	fill_pattern(buf, npages * page_size, 14);
 	umhmm_stats(fd0, &before);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
 				   NULL, 0), npages);

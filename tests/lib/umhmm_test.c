@@ -192,6 +192,16 @@ void *test_map_anon(size_t npages)
 			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 }
 
+void *test_map_pattern(size_t npages, unsigned int seed)
+{
+	/* Populated for writing: real pages, not the shared zero page. */
+	void *buf = test_map(npages, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	fill_pattern(buf, npages * page_size, seed);
+	return buf;
+}
+
 void test_forget(void *addr)
 {
 	int i;

@@ -49,6 +49,13 @@ int64_t umhmm_pages_in_use(int fd);
 /* mmap() that the teardown fixture unmaps; fails the test on error. */
 void *test_map(size_t npages, int prot, int flags, int fd, off_t off);
 void *test_map_anon(size_t npages);
+/*
+ * A private anonymous mapping holding fill_pattern(seed), its pages
+ * allocated by mmap() (MAP_POPULATE) rather than by a fault on each: for
+ * the data a test starts from, when first-touch faults are not what it
+ * tests. Inside UML every user page fault is three host round trips.
+ */
+void *test_map_pattern(size_t npages, unsigned int seed);
 /* Forgets a mapping the test unmapped or moved itself. */
 void test_forget(void *addr);
 

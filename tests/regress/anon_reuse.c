@@ -41,10 +41,9 @@ static void setup(void)
 /* Pages on the device, then freed by munmap (or MADV_DONTNEED). */
 static void free_device_pages(int dontneed, unsigned int seed)
 {
-	unsigned char *old = test_map_anon(NPAGES);
+	unsigned char *old = test_map_pattern(NPAGES, seed);
 	struct umhmm_stats before, after;
 
-	fill_pattern(old, NPAGES * page_size, seed);
 	umhmm_stats(fd0, &before);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, old, NPAGES,
 				   NULL, 0), NPAGES);
@@ -129,12 +128,11 @@ END_TEST
 START_TEST(test_reuse_evicted)
 {
 	size_t size = NPAGES * page_size;
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, 620);
 	unsigned char *fresh;
 	__u64 n = 0;
 
 	/* Pages freed by eviction (migrate_device_range()), then reused. */
-	fill_pattern(buf, size, 620);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
 				   NULL, 0), NPAGES);
 	ck_assert_int_eq(ioctl(fd0, UMHMM_IOC_EVICT, &n), 0);

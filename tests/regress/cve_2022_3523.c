@@ -259,9 +259,8 @@ START_TEST(test_faults_vs_munmap)
 	long bad;
 
 	for (round = 0; round < ROUNDS; round++) {
-		unsigned char *buf = test_map_anon(NPAGES);
+		unsigned char *buf = test_map_pattern(NPAGES, 2000 + round);
 
-		fill_pattern(buf, size, 2000 + round);
 		umhmm_stats(fd0, &before);
 		ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf,
 					   NPAGES, NULL, 0), NPAGES);

@@ -105,8 +105,7 @@ START_TEST(test_swapcache_dirty_pte_survives_migration)
 	unsigned char state[NPAGES];
 
 	SKIP_IF_NO_SWAP();
-	buf = test_map_anon(NPAGES);
-	fill_pattern(buf, size, 400);
+	buf = test_map_pattern(NPAGES, 400);
 	ck_assert_int_eq(madvise(buf, size, MADV_PAGEOUT), 0);
 	wait_swap_writeback();
 	/* Swapped in clean: the swap copy is valid, the page in swapcache. */
@@ -131,8 +130,7 @@ START_TEST(test_swapcache_dirty_pte_cpu_fault_back)
 	unsigned char *buf;
 
 	SKIP_IF_NO_SWAP();
-	buf = test_map_anon(NPAGES);
-	fill_pattern(buf, size, 402);
+	buf = test_map_pattern(NPAGES, 402);
 	ck_assert_int_eq(madvise(buf, size, MADV_PAGEOUT), 0);
 	wait_swap_writeback();
 	ck_assert_pattern(buf, size, 402);

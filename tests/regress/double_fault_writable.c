@@ -169,12 +169,11 @@ END_TEST
 START_TEST(test_read_only_stays_read_only)
 {
 	size_t size = NPAGES * page_size;
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, 805);
 	unsigned char state[NPAGES];
 	__u64 n = 0;
 	size_t i;
 
-	fill_pattern(buf, size, 805);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
 				   NULL, 0), NPAGES);
 	ck_assert_int_eq(mprotect(buf, size, PROT_READ), 0);

@@ -95,13 +95,11 @@ static void child(int rfd, unsigned char *buf, unsigned int seed)
 static pid_t fork_holder(int fd, unsigned char **bufp, unsigned int seed,
 			 int *wfd)
 {
-	size_t size = NPAGES * page_size;
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, seed);
 	unsigned char state[NPAGES];
 	int p[2];
 	pid_t pid;
 
-	fill_pattern(buf, size, seed);
 	ck_assert_uint_eq(umhmm_ok(fd, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
 				   NULL, 0), NPAGES);
 	ck_assert_int_eq(pipe(p), 0);

@@ -42,12 +42,11 @@ static void setup(void)
 
 static unsigned char *on_device0(unsigned int seed)
 {
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, seed);
 	unsigned char state[NPAGES];
 
 	/* The precondition of the whole suite. */
 	ck_assert_int_ne(umhmm_get_owner(0), umhmm_get_owner(1));
-	fill_pattern(buf, NPAGES * page_size, seed);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, NPAGES,
 				   NULL, 0), NPAGES);
 	snapshot(fd0, buf, NPAGES, state);

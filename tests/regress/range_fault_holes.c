@@ -124,9 +124,8 @@ static void check_outside(unsigned char *buf, unsigned int seed)
 
 START_TEST(test_hole)
 {
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, 900);
 
-	fill_pattern(buf, NPAGES * page_size, 900);
 	ck_assert_int_eq(munmap(buf + HOLE_FIRST * page_size,
 				HOLE_PAGES * page_size), 0);
 	check_states(buf, UMHMM_PAGE_SYSTEM);
@@ -138,10 +137,9 @@ END_TEST
 
 START_TEST(test_hole_device_pages_around)
 {
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, 901);
 	struct umhmm_range r;
 
-	fill_pattern(buf, NPAGES * page_size, 901);
 	ck_assert_int_eq(munmap(buf + HOLE_FIRST * page_size,
 				HOLE_PAGES * page_size), 0);
 	/* Stops at the hole: the first two pages moved. */
@@ -162,9 +160,8 @@ END_TEST
 
 START_TEST(test_prot_none)
 {
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, 902);
 
-	fill_pattern(buf, NPAGES * page_size, 902);
 	ck_assert_int_eq(mprotect(buf + HOLE_FIRST * page_size,
 				  HOLE_PAGES * page_size, PROT_NONE), 0);
 	check_states(buf, UMHMM_PAGE_SYSTEM);
@@ -178,14 +175,13 @@ END_TEST
 START_TEST(test_read_only_middle)
 {
 	size_t size = NPAGES * page_size;
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, 903);
 	unsigned char *data = malloc(size);
 	unsigned char state[NPAGES];
 	struct umhmm_range r;
 	size_t i;
 
 	ck_assert_ptr_nonnull(data);
-	fill_pattern(buf, size, 903);
 	ck_assert_int_eq(mprotect(buf + HOLE_FIRST * page_size,
 				  HOLE_PAGES * page_size, PROT_READ), 0);
 	/* Readable everywhere: a faulting read gets every byte. */

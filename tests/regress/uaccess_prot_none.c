@@ -91,11 +91,10 @@ END_TEST
 /* The device reads the data argument: a WRITE of one page from it. */
 START_TEST(test_driver_reads_prot_none)
 {
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, SEED + 1);
 	unsigned char state[NPAGES];
 	struct umhmm_stats before, after;
 
-	fill_pattern(buf, NPAGES * page_size, SEED + 1);
 	umhmm_stats(fd0, &before);
 	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_WRITE, buf, 1, hidden, 0, NULL),
 			 -EFAULT);
@@ -110,9 +109,8 @@ END_TEST
 /* The device writes the data argument: a READ of one page into it. */
 START_TEST(test_driver_writes_prot_none)
 {
-	unsigned char *buf = test_map_anon(NPAGES);
+	unsigned char *buf = test_map_pattern(NPAGES, SEED + 2);
 
-	fill_pattern(buf, NPAGES * page_size, SEED + 2);
 	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_READ, buf, 1, hidden, 0, NULL),
 			 -EFAULT);
 	ck_assert_int_eq(mprotect(hidden, page_size, PROT_READ), 0);
