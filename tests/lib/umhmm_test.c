@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 
 long page_size;
 int umhmm_fd[UMHMM_NDEV] = { -1, -1 };
+const char *umhmm_mark_file;
+int umhmm_mark_line;
 
 static struct {
 	void *addr;
@@ -51,6 +54,8 @@ void umhmm_setup(void)
 {
 	int i;
 
+	/* A crash before the first assertion is not placed after an old one. */
+	umhmm_mark_file = NULL;
 	page_size = sysconf(_SC_PAGESIZE);
 	memset(maps, 0, sizeof(maps));
 	for (i = 0; i < UMHMM_NDEV; i++) {
@@ -305,11 +310,33 @@ void kmsg(const char *fmt, ...)
 	close(fd);
 }
 
+/*
+ * The test process dies of a signal: tell check where it was (see
+ * umhmm_mark()), then die of it. SA_RESETHAND has put the default action
+ * back and SA_NODEFER lets raise() deliver it at once.
+ */
+static void report_mark(int sig)
+{
+	if (umhmm_mark_file)
+		_mark_point(umhmm_mark_file, umhmm_mark_line);
+	raise(sig);
+}
+
 int run_suite(Suite *s)
 {
-	SRunner *sr = srunner_create(s);
+	static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+	struct sigaction sa = {
+		.sa_handler = report_mark,
+		.sa_flags = SA_RESETHAND | SA_NODEFER,
+	};
+	SRunner *sr;
 	int failed;
+	size_t i;
 
+	/* Inherited by the process check forks for every test. */
+	for (i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		sigaction(fatal[i], &sa, NULL);
+	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
