@@ -1006,13 +1006,79 @@ record_guest_timing() {
 	[[ -z $job ]] || phase_record "${UMHMM_JOB_PHASE:-job}" "$(fmt_seconds "$((job - boot))")"
 }
 
-# report_splats CONSOLE: print every kernel splat with what follows it and
-# the test that was running (the last "umhmm: running NAME" marker before
-# it); returns 1 when there was one.
+# awk functions for the splat reports of a kernel without a symbol table
+# (base.config leaves out KALLSYMS): sym(LINE) turns every address that
+# printk's %pS wrote as 0x plus 16 hex digits into function+0xoff/0xsize,
+# from System.map, the way kallsyms would have. The awk program sets
+# sym_map to the System.map path ("" leaves lines as they are); the map is
+# read at the first call.
+# shellcheck disable=SC2016 # awk code, expanded by awk
+SYMBOLIZE_AWK='
+function sym_hex(h,   i, n) {
+	n = 0
+	for (i = 1; i <= length(h); i++)
+		n = n * 16 + index("0123456789abcdef", substr(h, i, 1)) - 1
+	return n
+}
+function sym_load(   l, f, i) {
+	sym_loaded = 1
+	sym_n = 0
+	sym_re = "0x"
+	for (i = 0; i < 16; i++)
+		sym_re = sym_re "[0-9a-f]"
+	if (sym_map == "")
+		return
+	while ((getline l < sym_map) > 0) {
+		if (split(l, f, " ") < 3)
+			continue
+		sym_n++
+		sym_a[sym_n] = sym_hex(f[1])
+		sym_t[sym_n] = f[2]
+		sym_s[sym_n] = f[3]
+	}
+	close(sym_map)
+}
+# The name of ADDR, or "" outside the text symbols. System.map is sorted.
+function sym_name(a,   lo, hi, mid) {
+	lo = 1
+	hi = sym_n
+	if (hi < 2 || a < sym_a[1] || a >= sym_a[hi])
+		return ""
+	while (hi - lo > 1) {
+		mid = int((lo + hi) / 2)
+		if (sym_a[mid] <= a)
+			lo = mid
+		else
+			hi = mid
+	}
+	if (sym_t[lo] !~ /^[tTwW]$/)
+		return ""
+	return sprintf("%s+0x%x/0x%x", sym_s[lo], a - sym_a[lo], sym_a[hi] - sym_a[lo])
+}
+function sym(l,   out, name) {
+	if (!sym_loaded)
+		sym_load()
+	if (sym_n == 0)
+		return l
+	out = ""
+	while (match(l, sym_re)) {
+		name = sym_name(sym_hex(substr(l, RSTART + 2, 16)))
+		out = out substr(l, 1, RSTART - 1) (name == "" ? substr(l, RSTART, RLENGTH) : name)
+		l = substr(l, RSTART + RLENGTH)
+	}
+	return out l
+}
+'
+
+# report_splats CONSOLE [SYSTEM_MAP]: print every kernel splat with what
+# follows it and the test that was running (the last "umhmm: running NAME"
+# marker before it), the functions named from SYSTEM_MAP when the kernel
+# printed bare addresses; returns 1 when there was one.
 report_splats() {
-	local console=$1
+	local console=$1 map=${2:-}
 	[[ -s $console ]] || return 0
-	if ! awk -v re="$SPLAT_REGEX" -v file="$console" '
+	[[ -r $map ]] || map=
+	if ! awk -v re="$SPLAT_REGEX" -v file="$console" -v sym_map="$map" "$SYMBOLIZE_AWK"'
 		{ sub(/\r$/, ""); line[NR] = $0 }
 		END {
 			n = 0; until_ = 0; current = ""
@@ -1029,7 +1095,7 @@ report_splats() {
 				printf "--- kernel splat at %s:%d, while running %s ---\n", file, i, (current == "" ? "(no test yet: boot or init)" : current)
 				until_ = i + 20
 				for (j = i; j <= until_ && j <= NR; j++)
-					print line[j]
+					print sym(line[j])
 				print "---"
 			}
 			exit n > 0

@@ -132,6 +132,14 @@ bar_img=$results/.umhmm-bar.img
 rm -f "$bar_img"
 truncate -s $((128 * 1024 * 1024 + 64 * 1024)) "$bar_img" || die "cannot create $bar_img"
 args+=("iomem=umhmm_bar,$bar_img")
+# The boot calibrates the delay loop, ~45 ms of busy-waiting that measures
+# the host CPU. The first boot of a kernel build leaves its figure (lpj=)
+# beside the kernel and later boots pass it on, which skips the loop; only
+# udelay() and friends read it.
+lpj_file=${kernel%/*}/.umhmm-lpj
+if [[ -s $lpj_file && $(<"$lpj_file") =~ ^[1-9][0-9]*$ ]]; then
+	args+=("lpj=$(<"$lpj_file")")
+fi
 [[ -z $interactive ]] || args+=(UMHMM_INTERACTIVE=1)
 # UMHMM_UML_ARGS: more UML options, split at blanks, e.g. "seccomp=on
 # ncpus=2" for the seccomp userspace and two CPUs of newer UMLs.
@@ -228,6 +236,13 @@ fi
 # A crash of UML must not leave a core file in the caller's directory.
 ulimit -c 0
 
+# A kernel without a symbol table (base.config) prints bare addresses in
+# its stack traces: the reports name them from the build's System.map.
+sysmap=
+if grep -qx "# CONFIG_KALLSYMS is not set" "${kernel%/*}/.config" 2>/dev/null; then
+	sysmap=${kernel%/*}/System.map
+fi
+
 t0=$(now_us)
 if [[ -n $interactive ]]; then
 	# Stays in our session, so that the terminal is its controlling tty
@@ -250,9 +265,9 @@ else
 		tail -s "$poll" -n +1 -F --pid="$uml_pid" "$console" 2>/dev/null &
 	else
 		tail -s "$poll" -n +1 -F --pid="$uml_pid" "$console" 2>/dev/null |
-			awk -v re="$SPLAT_REGEX" '
+			awk -v re="$SPLAT_REGEX" -v sym_map="$sysmap" "$SYMBOLIZE_AWK"'
 				{ sub(/\r$/, "") }
-				$0 ~ re { print; fflush(); next }
+				$0 ~ re { print sym($0); fflush(); next }
 				/ as init process$/ { init = 1; next }
 				init && !/^\[ *[0-9]+\.[0-9]+\]/ { print; fflush() }' &
 	fi
@@ -314,6 +329,11 @@ uml_group=""
 # The console is a tty that turns every \n into \r\n; stty -onlcr inside
 # UML would cost an exec at every boot, so the log is mended here.
 [[ ! -s $console ]] || sed -i 's/\r$//' "$console" || true
+if [[ ! -s $lpj_file && -s $console ]]; then
+	lpj=$(sed -n 's/^.*Calibrating delay loop\.\.\. .*(lpj=\([0-9]*\))$/\1/p' "$console")
+	# Not writable (a kernel of another user): every boot calibrates.
+	[[ -z $lpj ]] || { printf '%s\n' "$lpj" >"$lpj_file"; } 2>/dev/null || true
+fi
 
 # Coverage data leaves UML as one archive (gcov_pack in lib.sh).
 gcov_unpack "$results"
@@ -341,6 +361,6 @@ if [[ -s $perf_out ]]; then
 	info "host $(awk -F, '$3 ~ /^(context-switches|cpu-migrations)$/ { printf "%s%s %s", sep, $1, $3; sep = ", " }' "$perf_out")"
 fi
 
-report_splats "$console" || fail=1
+report_splats "$console" "$sysmap" || fail=1
 
 [[ -z $fail ]] || exit 1

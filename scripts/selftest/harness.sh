@@ -280,6 +280,9 @@ case_real_warn() {
 	run_trigger warn 60 || return 0
 	grep -q "WARNING: CPU: 0 PID: [0-9]* at .*umhmm" "$tmp/err" ||
 		fail_case "real-warn: the WARNING line was not printed: $(<"$tmp/err")"
+	# Named by the kernel (kallsyms) or by the report (System.map).
+	grep -q "\] ? umhmm_trigger_write+0x[0-9a-f]*/0x[0-9a-f]*$" "$tmp/err" ||
+		fail_case "real-warn: the call trace does not name the driver's function: $(<"$tmp/err")"
 	grep -q "while running real_warn_case" "$tmp/err" ||
 		fail_case "real-warn: the running test was not named"
 	[[ -z ${UMHMM_SELFTEST_SHOW:-} ]] || cat "$tmp/err" >&2
