@@ -133,10 +133,10 @@ rm -f "$bar_img"
 truncate -s $((128 * 1024 * 1024 + 64 * 1024)) "$bar_img" || die "cannot create $bar_img"
 args+=("iomem=umhmm_bar,$bar_img")
 # The boot calibrates the delay loop, ~45 ms of busy-waiting that measures
-# the host CPU. The first boot of a kernel build leaves its figure (lpj=)
-# beside the kernel and later boots pass it on, which skips the loop; only
-# udelay() and friends read it.
-lpj_file=${kernel%/*}/.umhmm-lpj
+# the host CPU. The first boot leaves its figure (lpj=) in the build
+# directory and later boots, of any kernel, pass it on, which skips the
+# loop; only udelay() and friends read it.
+lpj_file=$BUILD_DIR/.umhmm-lpj
 if [[ -s $lpj_file && $(<"$lpj_file") =~ ^[1-9][0-9]*$ ]]; then
 	args+=("lpj=$(<"$lpj_file")")
 fi
@@ -331,7 +331,8 @@ uml_group=""
 [[ ! -s $console ]] || sed -i 's/\r$//' "$console" || true
 if [[ ! -s $lpj_file && -s $console ]]; then
 	lpj=$(sed -n 's/^.*Calibrating delay loop\.\.\. .*(lpj=\([0-9]*\))$/\1/p' "$console")
-	# Not writable (a kernel of another user): every boot calibrates.
+	# Not writable (the build directory of another user): every boot
+	# calibrates.
 	[[ -z $lpj ]] || { printf '%s\n' "$lpj" >"$lpj_file"; } 2>/dev/null || true
 fi
 
