@@ -163,6 +163,8 @@ genhtml --quiet --branch-coverage --legend --prefix "$SRC" \
 	--title "umhmm coverage" --output-directory "$OUT/html" \
 	"$OUT/all.info" 2> >(grep -v 'redefined at' >&2) &
 genhtml_pid=$!
+# A die below must not leave it writing after this script has gone.
+trap 'wait "$genhtml_pid" 2>/dev/null || true' EXIT
 
 # file lines% functions% branches% for every measured file of a tracefile.
 summarize() {

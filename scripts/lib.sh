@@ -1009,7 +1009,7 @@ record_guest_timing() {
 # awk functions for the splat reports of a kernel without a symbol table
 # (base.config leaves out KALLSYMS): sym(LINE) turns every address that
 # printk's %pS wrote as 0x plus 16 hex digits into function+0xoff/0xsize,
-# from System.map, the way kallsyms would have. The awk program sets
+# from System.map, as kallsyms computes them. The awk program sets
 # sym_map to the System.map path ("" leaves lines as they are); the map is
 # read at the first call.
 # shellcheck disable=SC2016 # awk code, expanded by awk
@@ -1053,6 +1053,9 @@ function sym_name(a,   lo, hi, mid) {
 	}
 	if (sym_t[lo] !~ /^[tTwW]$/)
 		return ""
+	# Of aliases (text symbols at one address), the first, as kallsyms.
+	while (lo > 1 && sym_a[lo - 1] == sym_a[lo] && sym_t[lo - 1] ~ /^[tTwW]$/)
+		lo--
 	return sprintf("%s+0x%x/0x%x", sym_s[lo], a - sym_a[lo], sym_a[hi] - sym_a[lo])
 }
 function sym(l,   out, name) {

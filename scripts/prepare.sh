@@ -25,17 +25,20 @@ mapfile -t patches < <(series_patches "$src")
 n=${#patches[@]}
 
 saved=$(saved_series_dir "$src")
-# The series and every file it touches, as they were when this script last
-# finished: unchanged, the tree still carries exactly this series, and the
-# check below (the series applied to scratch copies: a tenth of a second
-# on every make test) is skipped.
-touched=()
-while IFS= read -r f; do
-	[[ ! -e $src/$f ]] || touched+=("$f")
-done < <(series_files "${patches[@]}")
-fingerprint=$(cd "$src" && sha256sum -- "${patches[@]}" "${touched[@]}") ||
-	die "cannot read the files the series touches in $src"
-if [[ -f $saved.done && $(<"$saved.done") == "$fingerprint" ]]; then
+# The series and every file it touches, hashed as this script left them
+# when it last finished: unchanged, the tree still carries exactly this
+# series, and the check below (the series applied to scratch copies: a
+# tenth of a second on every make test) is skipped.
+fingerprint() {
+	local f
+	local -a touched=()
+	while IFS= read -r f; do
+		[[ ! -e $src/$f ]] || touched+=("$f")
+	done < <(series_files "${patches[@]}")
+	(cd "$src" && sha256sum -- "${patches[@]}" "${touched[@]}") ||
+		die "cannot read the files the series touches in $src"
+}
+if [[ -d $saved && -f $saved.done && $(<"$saved.done") == "$(fingerprint)" ]]; then
 	link_driver "$src"
 	exit 0
 fi
@@ -113,4 +116,4 @@ if ! diff -rq "$saved" "$(series_dir "$src")" >/dev/null 2>&1; then
 fi
 
 link_driver "$src"
-printf '%s\n' "$fingerprint" >"$saved.done"
+fingerprint >"$saved.done"

@@ -137,8 +137,12 @@ args+=("iomem=umhmm_bar,$bar_img")
 # directory and later boots, of any kernel, pass it on, which skips the
 # loop; only udelay() and friends read it.
 lpj_file=$BUILD_DIR/.umhmm-lpj
-if [[ -s $lpj_file && $(<"$lpj_file") =~ ^[1-9][0-9]*$ ]]; then
-	args+=("lpj=$(<"$lpj_file")")
+lpj=
+if [[ -s $lpj_file ]]; then
+	{ lpj=$(<"$lpj_file"); } 2>/dev/null || lpj=
+fi
+if [[ $lpj =~ ^[1-9][0-9]*$ ]]; then
+	args+=("lpj=$lpj")
 fi
 [[ -z $interactive ]] || args+=(UMHMM_INTERACTIVE=1)
 # UMHMM_UML_ARGS: more UML options, split at blanks, e.g. "seccomp=on
@@ -331,9 +335,13 @@ uml_group=""
 [[ ! -s $console ]] || sed -i 's/\r$//' "$console" || true
 if [[ ! -s $lpj_file && -s $console ]]; then
 	lpj=$(sed -n 's/^.*Calibrating delay loop\.\.\. .*(lpj=\([0-9]*\))$/\1/p' "$console")
-	# Not writable (the build directory of another user): every boot
-	# calibrates.
-	[[ -z $lpj ]] || { printf '%s\n' "$lpj" >"$lpj_file"; } 2>/dev/null || true
+	# Written whole, then renamed: a concurrent boot reads all of it or
+	# none. Not writable (the build directory of another user): every
+	# boot calibrates.
+	if [[ -n $lpj ]]; then
+		{ printf '%s\n' "$lpj" >"$lpj_file.$$" && mv -f "$lpj_file.$$" "$lpj_file"; } 2>/dev/null ||
+			rm -f "$lpj_file.$$"
+	fi
 fi
 
 # Coverage data leaves UML as one archive (gcov_pack in lib.sh).

@@ -38,4 +38,4 @@ for ((i = k - 1; i >= 0; i--)); do
 	_patch "$src" "${patches[i]}" -R ||
 		die "cannot revert ${patches[i]##*/} on $src: the tree was changed after prepare.sh"
 done
-rm -rf "$(saved_series_dir "$src")"
+rm -rf "$(saved_series_dir "$src")" "$(saved_series_dir "$src").done"

@@ -23,8 +23,9 @@
  * ("(after this point) Received signal"). A test killed for its timeout
  * is reported at its START_TEST line instead.
  */
-extern const char *umhmm_mark_file;
-extern int umhmm_mark_line;
+/* volatile: the signal handler reads them, at any assertion. */
+extern const char *volatile umhmm_mark_file;
+extern volatile int umhmm_mark_line;
 
 static inline void umhmm_mark(const char *file, int line)
 {
