@@ -278,7 +278,9 @@ run_trigger() {
 
 case_real_warn() {
 	run_trigger warn 60 || return 0
-	grep -q "WARNING: CPU: 0 PID: [0-9]* at .*umhmm" "$tmp/err" ||
+	# 6.12: "WARNING: CPU: 0 PID: 22 at drivers/umhmm/umhmm.c:N func+off/size";
+	# 7.2: "WARNING: drivers/umhmm/umhmm.c:N at func+off/size, CPU#0: bash/22".
+	grep -Eq "WARNING: (CPU: 0 PID: [0-9]+ at .*umhmm|drivers/umhmm/umhmm\.c:[0-9]+ at )" "$tmp/err" ||
 		fail_case "real-warn: the WARNING line was not printed: $(<"$tmp/err")"
 	# Named by the kernel (kallsyms) or by the report (System.map).
 	grep -q "\] ? umhmm_trigger_write+0x[0-9a-f]*/0x[0-9a-f]*$" "$tmp/err" ||
