@@ -531,16 +531,23 @@ previous_runs() {
 	printf '%s\n' "${dirs[@]}" | LC_ALL=C sort -r | head -n 10
 }
 
+# previous_times RESULTS FILE: the lines of FILE ("NAME<tab>SECONDS") of
+# the earlier runs that wrote it, newest first: a NAME's first line is its
+# latest time.
+previous_times() {
+	local d
+	while IFS= read -r d; do
+		cat "$d/$2"
+	done < <(previous_runs "$1" "$2")
+}
+
 # suite_weights RESULTS: FILE SECONDS per suite binary for shard_suites:
 # how long the suite ran inside UML in the latest earlier run that ran it
 # (suites.tsv, fixtures and coverage saving included), else the sum of its
 # tests' durations (previous.tsv).
 suite_weights() {
-	local d
 	{
-		while IFS= read -r d; do
-			cat "$d/suites.tsv"
-		done < <(previous_runs "$1" suites.tsv)
+		previous_times "$1" suites.tsv
 		awk -F'\t' '{ s[$3] += $2 } END { for (f in s) print f "\t" s[f] }' \
 			"$1/previous.tsv" 2>/dev/null
 	} | awk -F'\t' '!seen[$1]++'
@@ -549,10 +556,7 @@ suite_weights() {
 # hmm_tests_weights RESULTS: CASE SECONDS per hmm-tests case for
 # shard_suites, from the latest earlier runs that timed it.
 hmm_tests_weights() {
-	local d
-	while IFS= read -r d; do
-		cat "$d/hmm-tests-times.tsv"
-	done < <(previous_runs "$1" hmm-tests-times.tsv) | awk -F'\t' '!seen[$1]++'
+	previous_times "$1" hmm-tests-times.tsv | awk -F'\t' '!seen[$1]++'
 }
 
 # shard_suites N WEIGHTS SUITE...: "I<tab>SUITE" for each suite binary,
@@ -605,11 +609,12 @@ _stop_instances() {
 
 # run_instances N LAUNCH PHASE...: runs the function LAUNCH with 1..N, all
 # at once in the background; each starts instance i's run.sh with its
-# results in $RESULTS/job<i> (and PHASE_LOG there, see instance_env). A
-# signal or an error of the caller stops them all: LAUNCH must exec run.sh,
-# so that the pid signalled is run.sh's, which kills its UML on TERM (a
-# function's subshell would die alone and leave them running). Returns 1
-# when one failed. Then records each PHASE as the slowest instance's.
+# results in $RESULTS/job<i> (and PHASE_LOG there, see exec_instance). A
+# signal or an error of the caller stops them all: LAUNCH must end in
+# exec_instance (an exec of run.sh), so that the pid signalled is run.sh's,
+# which kills its UML on TERM (a function's subshell would die alone and
+# leave them running). Returns 1 when one failed. Then records each PHASE
+# as the slowest instance's.
 run_instances() {
 	local n=$1 launch=$2 i p rc=0 ph secs
 	shift 2
@@ -633,11 +638,17 @@ run_instances() {
 	return "$rc"
 }
 
-# instance_env I: the environment of instance I's run.sh, for env(1): its
-# own CPU (run.sh pins each UML to one), name in messages and phase log.
-instance_env() {
-	printf '%s\n' "UMHMM_CPU_SLOT=$(($1 - 1))" "UMHMM_SCRIPT_NAME=run.sh (job $1)" \
-		"PHASE_LOG=$RESULTS/job$1/phases.tsv"
+# exec_instance I TIMEOUT PHASE CMD...: what a LAUNCH of run_instances
+# ends with: the shell becomes instance I's run.sh, which runs CMD inside
+# UML for at most TIMEOUT seconds, on a CPU of its own (run.sh pins each
+# UML to one), named "job I" in messages, with its results and its phase
+# log in job<I> (PHASE names the job's phase there).
+exec_instance() {
+	local i=$1 timeout=$2 phase=$3
+	shift 3
+	exec env UMHMM_CPU_SLOT=$((i - 1)) "UMHMM_SCRIPT_NAME=run.sh (job $i)" \
+		PHASE_LOG="$RESULTS/job$i/phases.tsv" UMHMM_JOB_PHASE="$phase" \
+		bash "$UMHMM_ROOT/scripts/run.sh" -t "$timeout" "$RESULTS/job$i" -- "$@"
 }
 
 # print_durations CURRENT PREVIOUS: "ok   suite:test   0.12 s (prev 0.10 s)"
@@ -907,7 +918,6 @@ hmm_tests_options() {
 		}
 		END { flush() }')
 	((${#cases[@]})) || die "$bin -l listed no test"
-	HMM_TESTS_CASES=("${cases[@]}")
 	for exclude_file in "$UMHMM_ROOT/uml/selftests-exclude.txt" \
 		"$UMHMM_ROOT/uml/selftests-exclude-$version.txt"; do
 		[[ ! -f $exclude_file ]] || files+=("$exclude_file")

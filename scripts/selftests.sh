@@ -51,12 +51,10 @@ else
 		shard[$i]+=" -r $c"
 	done < <(shard_suites "$jobs" <(hmm_tests_weights "$RESULTS") "${cases[@]}")
 	launch_hmm_tests() {
-		local -a part env
+		local -a part
 		read -r -a part <<<"${shard[$1]:-}"
 		((${#part[@]})) || return 0
-		mapfile -t env < <(instance_env "$1")
-		exec env "${env[@]}" UMHMM_JOB_PHASE=selftests bash "$UMHMM_ROOT/scripts/run.sh" -t "$timeout_s" \
-			"$RESULTS/job$1" -- "$UMHMM_ROOT/scripts/run-hmm-tests" "$hmm_bin" "${part[@]}"
+		exec_instance "$1" "$timeout_s" selftests "$UMHMM_ROOT/scripts/run-hmm-tests" "$hmm_bin" "${part[@]}"
 	}
 	run_instances "$jobs" launch_hmm_tests boot-to-init boot selftests || run_ok=
 	# One TAP and one times file for the run, instance after instance.

@@ -60,14 +60,12 @@ else
 		out_dir[$b]=$RESULTS/job$i
 	done < <(shard_suites "$jobs" <(suite_weights "$RESULTS") "${chosen[@]}")
 	launch_suites() {
-		local -a part names env
+		local -a part names
 		read -r -a part <<<"${shard[$1]:-}"
 		((${#part[@]})) || return 0
 		names=("${part[@]##*/}")
 		info "job $1: ${names[*]}"
-		mapfile -t env < <(instance_env "$1")
-		exec env "${env[@]}" UMHMM_JOB_PHASE=tests bash "$UMHMM_ROOT/scripts/run.sh" -t "$timeout_s" \
-			"$RESULTS/job$1" -- "${job_shard[@]}" "${part[@]}"
+		exec_instance "$1" "$timeout_s" tests "${job_shard[@]}" "${part[@]}"
 	}
 	run_instances "$jobs" launch_suites boot-to-init boot tests || run_ok=
 fi
