@@ -53,14 +53,8 @@ k=$(series_applied_count "$src" "$scratch/state" "${patches[@]}")
 # The saved series is the current one, or the tree may carry old patches
 # the series no longer has: new ones not applied yet, or one dropped
 # (the series is then a prefix of the old, all of it applied).
-same_as_old=1
-if ((${#old[@]} != n)); then
-	same_as_old=
-else
-	for ((i = 0; i < n; i++)); do
-		cmp -s "${old[i]}" "${patches[i]}" || same_as_old=
-	done
-fi
+same_as_old=
+! diff -rq "$saved" "$(series_dir "$src")" >/dev/null 2>&1 || same_as_old=1
 kold=0
 if ((${#old[@]} > 0)) && [[ -z $same_as_old ]]; then
 	kold=$(series_applied_count "$src" "$scratch/state" "${old[@]}")
@@ -109,7 +103,7 @@ if ((k < n || ${#undo[@]} > 0)); then
 fi
 
 # Remember what the tree now carries, for the next edit of the series.
-if ! diff -rq "$saved" "$(series_dir "$src")" >/dev/null 2>&1; then
+if [[ -z $same_as_old ]]; then
 	rm -rf "$saved"
 	mkdir -p "$saved"
 	cp -p -- "${patches[@]}" "$saved/"
