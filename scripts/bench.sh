@@ -55,24 +55,16 @@ samples=$bench_out/samples.tsv
 : >"$samples"
 
 # cold_build: configure and build the kernel from scratch without ccache;
-# prints the CPU seconds (user + system) of both.
+# prints the CPU seconds (user + system) of both, as bash's time counts
+# them (the decimal separator follows the locale).
 cold_build() {
-	local t
-	t=$(
-		export CCACHE_DISABLE=1
-		bash "$s/configure.sh" "$SRC" >/dev/null 2>&1 || exit 1
-		bash "$s/build.sh" "$SRC" >/dev/null 2>&1 || exit 1
-		# Not in a pipe: a forked times would report its own, empty, children.
-		times
-	) || return 1
-	# The second line holds the children's user and system times, e.g.
-	# "3m2.345s 0m31.234s" (the decimal separator follows the locale).
-	t=${t#*$'\n'}
-	[[ $t =~ ^([0-9]+)m([0-9]+)[.,]([0-9]+)s\ ([0-9]+)m([0-9]+)[.,]([0-9]+)s$ ]] ||
-		die "cannot read the build's CPU time from '$t'"
-	local -a m=("${BASH_REMATCH[@]}")
-	awk -v a="${m[1]}" -v b="${m[2]}.${m[3]}" -v c="${m[4]}" -v d="${m[5]}.${m[6]}" \
-		'BEGIN { printf "%.1f\n", 60 * a + b + 60 * c + d }'
+	local TIMEFORMAT='%3U %3S' t user sys
+	t=$({ time {
+		CCACHE_DISABLE=1 bash "$s/configure.sh" "$SRC" >/dev/null 2>&1 &&
+			CCACHE_DISABLE=1 bash "$s/build.sh" "$SRC" >/dev/null 2>&1
+	}; } 2>&1) || return 1
+	read -r user sys <<<"${t//,/.}"
+	awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.1f\n", u + s }'
 }
 
 # The phases.tsv value of PHASE in the latest results directory.
