@@ -485,8 +485,8 @@ END_TEST
  */
 static unsigned char *bar_map(size_t npages, size_t off, const char *test)
 {
-	void *p = mmap(NULL, npages * page_size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED, fd0, off * page_size);
+	void *p = test_map_try(npages, PROT_READ | PROT_WRITE, MAP_SHARED, fd0,
+			       off * page_size);
 
 	if (p == MAP_FAILED && errno == ENODEV) {
 		umhmm_skip_at(test, "mmap of /dev/umhmm0: no BAR (UML iomem=%s,<file>, set by run.sh, 6.12 only)",
@@ -494,9 +494,7 @@ static unsigned char *bar_map(size_t npages, size_t off, const char *test)
 		return NULL;
 	}
 	ck_assert_msg(p != MAP_FAILED, "mmap of the BAR: %s", strerror(errno));
-	ck_assert_int_eq(munmap(p, npages * page_size), 0);
-	return test_map(npages, PROT_READ | PROT_WRITE, MAP_SHARED, fd0,
-			off * page_size);
+	return p;
 }
 
 static void bar_unmap(unsigned char *p, size_t npages)

@@ -73,6 +73,8 @@ int64_t umhmm_pages_in_use(int fd);
 
 /* mmap() that the teardown fixture unmaps; fails the test on error. */
 void *test_map(size_t npages, int prot, int flags, int fd, off_t off);
+/* The same, returning MAP_FAILED (errno set) for the test to judge. */
+void *test_map_try(size_t npages, int prot, int flags, int fd, off_t off);
 void *test_map_anon(size_t npages);
 /*
  * A private anonymous mapping holding fill_pattern(seed), its pages
