@@ -707,19 +707,32 @@ gcov_unpack() {
 # --- Kernel configuration and build ------------------------------------------
 
 # merge_fragments SRC OBJ ARCH FRAGMENT...: OBJ/.config from allnoconfig and
-# the fragments (merge_config.sh -n, later fragments win). Kconfig silently
+# the fragments (merge_config.sh, later fragments win). Kconfig silently
 # drops any option whose dependencies are not met, so every requested value
 # is checked afterwards: returns 1, with the list, when one did not land.
+#
+# merge_config.sh -m only merges; the allnoconfig it would run is run here
+# with the compiler the build uses and in parallel. Kconfig records CC in
+# include/config/auto.conf.cmd: merge_config.sh's own run says gcc where
+# the build says ccache gcc, and the first build then reran the whole
+# configuration (syncconfig) before compiling anything.
 merge_fragments() {
 	local src=$1 obj=$2 arch=$3
 	shift 3
 	local -a fragments=("$@") order=() bad=()
-	local log=$obj/configure.log f line sym val got
+	local log=$obj/configure.log merged=$obj/.umhmm-fragments.config f line sym val got
 	mkdir -p "$obj" || die "cannot create $obj"
-	if ! (cd "$src" && ARCH=$arch SUBARCH=x86_64 "$src/scripts/kconfig/merge_config.sh" \
-		-n -O "$obj" "${fragments[@]}") >"$log" 2>&1; then
+	rm -f "$obj/.config"
+	if ! (cd "$src" && "$src/scripts/kconfig/merge_config.sh" -m -O "$obj" \
+		"${fragments[@]}") >"$log" 2>&1; then
 		tail -n 40 "$log" >&2
 		die "merge_config.sh failed (full log: $log)"
+	fi
+	mv "$obj/.config" "$merged" || die "merge_config.sh wrote no $obj/.config (log: $log)"
+	if ! make -C "$src" ARCH="$arch" SUBARCH=x86_64 O="$obj" CC="$(umhmm_cc)" \
+		-j"$(nproc)" KCONFIG_ALLCONFIG="$merged" allnoconfig >>"$log" 2>&1; then
+		tail -n 40 "$log" >&2
+		die "make allnoconfig failed (full log: $log)"
 	fi
 	local -A req=() req_from=() have=()
 	for f in "${fragments[@]}"; do
