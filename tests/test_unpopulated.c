@@ -252,7 +252,10 @@ END_TEST
 /*
  * Allocation failures under fail-nth: the fault-injection knobs the sweep
  * sets (both injectors consulted for every allocation, sleeping ones too,
- * never at random, quietly), their values before, restored by teardown.
+ * never at random, quietly). check's process saves their values before the
+ * test case and puts them back after it (an unchecked fixture): a test
+ * that fails ends its process without its own teardown, and the knobs are
+ * the kernel's, not the process's.
  */
 #define FI_DIR		"/sys/kernel/debug"
 #define SWEEP_PAGES	16
@@ -273,6 +276,8 @@ static const char *const fi_knobs[][3] = {
 #define FI_NKNOBS	(sizeof(fi_knobs) / sizeof(fi_knobs[0]))
 static char fi_saved[FI_NKNOBS][32];
 static size_t fi_nsaved;
+/* Why the knobs could not be saved: the test's reason to skip. */
+static char fi_missing[256];
 static int nth_fd = -1;
 
 static void fi_path(size_t i, char *path, size_t size)
@@ -280,18 +285,14 @@ static void fi_path(size_t i, char *path, size_t size)
 	snprintf(path, size, FI_DIR "/%s/%s", fi_knobs[i][0], fi_knobs[i][1]);
 }
 
-/* Arms the knobs; NULL, or why the kernel cannot do it. */
-static const char *fi_arm(char *why, size_t size)
+/* Unchecked setup, in check's process: the knobs' values before the tests. */
+static void fi_save(void)
 {
 	char path[128];
 	size_t i;
 
-	nth_fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
-	if (nth_fd < 0) {
-		snprintf(why, size, "/proc/thread-self/fail-nth: %s (CONFIG_FAULT_INJECTION)",
-			 strerror(errno));
-		return why;
-	}
+	fi_nsaved = 0;
+	fi_missing[0] = '\0';
 	for (i = 0; i < FI_NKNOBS; i++) {
 		ssize_t n;
 		int fd;
@@ -299,9 +300,10 @@ static const char *fi_arm(char *why, size_t size)
 		fi_path(i, path, sizeof(path));
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
-			snprintf(why, size, "%s: %s (CONFIG_FAILSLAB, FAIL_PAGE_ALLOC, FAULT_INJECTION_DEBUG_FS)",
+			snprintf(fi_missing, sizeof(fi_missing),
+				 "%s: %s (CONFIG_FAILSLAB, FAIL_PAGE_ALLOC, FAULT_INJECTION_DEBUG_FS)",
 				 path, strerror(errno));
-			return why;
+			return;
 		}
 		n = read(fd, fi_saved[i], sizeof(fi_saved[i]) - 1);
 		close(fd);
@@ -310,6 +312,39 @@ static const char *fi_arm(char *why, size_t size)
 		fi_saved[i][n] = '\0';
 		fi_saved[i][strcspn(fi_saved[i], "\n")] = '\0';
 		fi_nsaved = i + 1;
+	}
+}
+
+static void fi_restore(void)
+{
+	char path[128];
+	size_t i;
+
+	for (i = 0; i < fi_nsaved; i++) {
+		fi_path(i, path, sizeof(path));
+		ck_assert_msg(write_file(path, fi_saved[i]) == 0,
+			      "restore %s=%s", path, fi_saved[i]);
+	}
+}
+
+/* Arms the knobs; NULL, or why the kernel cannot do it. */
+static const char *fi_arm(char *why, size_t size)
+{
+	char path[128];
+	size_t i;
+
+	if (fi_nsaved < FI_NKNOBS) {
+		snprintf(why, size, "%s", fi_missing);
+		return why;
+	}
+	nth_fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
+	if (nth_fd < 0) {
+		snprintf(why, size, "/proc/thread-self/fail-nth: %s (CONFIG_FAULT_INJECTION)",
+			 strerror(errno));
+		return why;
+	}
+	for (i = 0; i < FI_NKNOBS; i++) {
+		fi_path(i, path, sizeof(path));
 		ck_assert_int_eq(write_file(path, fi_knobs[i][2]), 0);
 	}
 	return NULL;
@@ -336,19 +371,12 @@ static int nth_fired(void)
 
 static void fi_teardown(void)
 {
-	char path[128];
-	size_t i;
-
 	if (nth_fd >= 0) {
 		nth_set(0);
 		close(nth_fd);
 		nth_fd = -1;
 	}
-	for (i = 0; i < fi_nsaved; i++) {
-		fi_path(i, path, sizeof(path));
-		ck_assert_int_eq(write_file(path, fi_saved[i]), 0);
-	}
-	fi_nsaved = 0;
+	fi_restore();
 	umhmm_teardown();
 }
 
@@ -454,6 +482,7 @@ static Suite *unpopulated_suite(void)
 	tcase_add_test(mirror, test_write_fresh_block_faults_in);
 	suite_add_tcase(s, mirror);
 
+	tcase_add_unchecked_fixture(alloc, fi_save, fi_restore);
 	tcase_add_test(alloc, test_migrate_fresh_alloc_failures);
 	suite_add_tcase(s, alloc);
 	return s;
