@@ -811,7 +811,7 @@ build_suites() {
 	(
 		# Suites of every flavor are built into the same directory.
 		lock "tests$KTAG"
-		make -s -C "$UMHMM_ROOT/tests" O="$BUILD_DIR/tests$KTAG" KSRC="$src"
+		make -s -j"$(nproc)" -C "$UMHMM_ROOT/tests" O="$BUILD_DIR/tests$KTAG" KSRC="$src"
 	) || die "building the test suites failed"
 	phase_end tests-build
 	[[ -s $list ]] || die "$list is missing or empty: tests/Makefile built no suite"
