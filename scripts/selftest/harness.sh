@@ -257,6 +257,74 @@ case_suite_failure() {
 	rm -rf "$d"
 }
 
+
+# Where check reports a test that crashes or overruns its timeout: at its
+# last passing assertion, which the suites keep in memory (umhmm_mark() in
+# tests/lib). A scratch suite on the host: no device is opened.
+case_failure_location() {
+	local src d=$tmp/loc
+	src=$(bash "$S/kernel-source.sh") || { fail_case "failure-location: no kernel source"; return; }
+	mkdir -p "$d"
+	cat >"$d/loc.c" <<'SUITE'
+#include <unistd.h>
+#include "umhmm_test.h"
+
+START_TEST(test_crash)
+{
+	ck_assert_int_eq(1, 1); /* line 6 */
+	*(volatile int *)NULL = 0;
+}
+END_TEST
+
+START_TEST(test_sleep)
+{
+	ck_assert_int_eq(2, 2); /* line 13 */
+	for (;;)
+		pause();
+}
+END_TEST
+
+START_TEST(test_spin)
+{
+	volatile unsigned long n = 0;
+
+	ck_assert_int_eq(3, 3); /* line 23 */
+	for (;;)
+		n++;
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = umhmm_suite_create("loc");
+	TCase *tc = umhmm_tcase_create("loc", NULL, NULL);
+
+	umhmm_tcase_set_timeout(tc, 1.5);
+	tcase_add_test(tc, test_crash);
+	tcase_add_test(tc, test_sleep);
+	tcase_add_test(tc, test_spin);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}
+SUITE
+	# shellcheck disable=SC2046 # pkg-config prints several words
+	# Built in its directory: check names the file as the compiler saw it.
+	if ! (cd "$d" && gcc -O2 -Wall -Werror -D_GNU_SOURCE -I"$UMHMM_ROOT/tests/lib" \
+		-I"$UMHMM_ROOT/src/include" -I"$src/lib" $(pkg-config --cflags check) -o loc loc.c \
+		"$UMHMM_ROOT/tests/lib/umhmm_test.c" $(pkg-config --libs check)) 2>"$tmp/err"; then
+		fail_case "failure-location: the scratch suite did not build: $(<"$tmp/err")"
+		return
+	fi
+	if (cd "$d" && env -u CK_DEFAULT_TIMEOUT -u CK_TIMEOUT_MULTIPLIER -u CK_FORK ./loc) >"$tmp/out" 2>&1; then
+		fail_case "failure-location: the scratch suite passed"
+	fi
+	grep -q '^loc.c:6:E:loc:test_crash:0: (after this point) Received signal 11' "$tmp/out" ||
+		fail_case "failure-location: the crash was not placed at line 6: $(<"$tmp/out")"
+	grep -q '^loc.c:13:E:loc:test_sleep:0: (after this point) Test timeout expired' "$tmp/out" ||
+		fail_case "failure-location: the sleeping test's timeout was not placed at line 13: $(<"$tmp/out")"
+	grep -q '^loc.c:23:E:loc:test_spin:0: (after this point) Test timeout expired' "$tmp/out" ||
+		fail_case "failure-location: the spinning test's timeout was not placed at line 23: $(<"$tmp/out")"
+}
 # A real WARN from the umhmm driver's debugfs trigger, call trace and all.
 # Runs the umhmm driver's debugfs trigger WHAT in a job that announces
 # itself as real_WHAT_case, with run.sh's timeout SECONDS, on kernel K
@@ -639,7 +707,7 @@ case_unprivileged() {
 	[[ -z $created ]] || userdel "$user" 2>/dev/null || true
 }
 
-all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails patch_refused unknown_tests config_mismatch bench_vm_input job_fails suite_failure splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
+all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails patch_refused unknown_tests config_mismatch bench_vm_input job_fails suite_failure failure_location splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do

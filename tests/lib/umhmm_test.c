@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -437,6 +438,79 @@ static const char *tcase_names[MAX_TCASES];
 static int ntcases, cur_tcase;
 static char gcov_dest[512];
 
+/*
+ * check ends a test that overruns its timeout with SIGKILL, from its own
+ * process, so the location umhmm_mark() keeps in memory would die with
+ * the test and check would name the START_TEST line. Half a second before
+ * the timeout the test hands the location over itself (SIGALRM, set by the
+ * first checked fixture of every test case). Running _mark_point(), which
+ * allocates, from a signal handler could block on a malloc() the test was
+ * in; it only ever runs in a test that is about to be killed anyway.
+ */
+#define MARK_LEAD_S	0.5
+
+static TCase *tcases[MAX_TCASES];
+/* Seconds given to umhmm_tcase_set_timeout(); 0: check's default. */
+static double tcase_timeouts[MAX_TCASES];
+
+static double env_seconds(const char *name, double fallback)
+{
+	const char *s = getenv(name);
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return fallback;
+	v = strtod(s, &end);
+	return *end || v < 0 ? fallback : v;
+}
+
+static void hand_over_mark(int sig)
+{
+	(void)sig;
+	if (umhmm_mark_file)
+		_mark_point(umhmm_mark_file, umhmm_mark_line);
+}
+
+static void arm_timeout_mark(void)
+{
+	struct sigaction sa = {
+		.sa_handler = hand_over_mark,
+		.sa_flags = SA_RESTART,
+	};
+	struct itimerval it = { 0 };
+	const char *fork_mode = getenv("CK_FORK");
+	double timeout = 0;
+
+	/* Without a fork per test check enforces no timeout. */
+	if (fork_mode && !strcmp(fork_mode, "no"))
+		return;
+	/* The case running: gcov_tcase_end() counts them in check's process. */
+	if (cur_tcase < ntcases)
+		timeout = tcase_timeouts[cur_tcase];
+	if (!timeout)
+		timeout = env_seconds("CK_DEFAULT_TIMEOUT", 4);
+	timeout *= env_seconds("CK_TIMEOUT_MULTIPLIER", 1);
+	if (timeout <= 2 * MARK_LEAD_S)
+		return;
+	timeout -= MARK_LEAD_S;
+	/* Replaces the handler inherited from check's process. */
+	sigaction(SIGALRM, &sa, NULL);
+	it.it_value.tv_sec = (time_t)timeout;
+	it.it_value.tv_usec = (suseconds_t)((timeout - (double)it.it_value.tv_sec) * 1e6);
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+void umhmm_tcase_set_timeout(TCase *tc, double seconds)
+{
+	int i;
+
+	for (i = 0; i < ntcases; i++)
+		if (tcases[i] == tc)
+			tcase_timeouts[i] = seconds;
+	tcase_set_timeout(tc, seconds);
+}
+
 static int copy_file(const char *from, const char *to)
 {
 	char buf[65536];
@@ -560,8 +634,10 @@ TCase *umhmm_tcase_create(const char *name, void (*setup)(void),
 		fprintf(stderr, "umhmm: more than %d test cases\n", MAX_TCASES);
 		exit(EXIT_FAILURE);
 	}
+	tcases[ntcases] = tc;
 	tcase_names[ntcases++] = name;
 	tcase_add_unchecked_fixture(tc, gcov_tcase_begin, gcov_tcase_end);
+	tcase_add_checked_fixture(tc, arm_timeout_mark, NULL);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	return tc;
 }

@@ -20,8 +20,8 @@
  * system call costs ~15 us, the host's 0.2). The suites keep the last
  * passing one in memory instead, and run_suite() hands it to check only
  * when the test dies of a signal, the case in which check prints it
- * ("(after this point) Received signal"). A test killed for its timeout
- * is reported at its START_TEST line instead.
+ * ("(after this point) Received signal"), and half a second before the
+ * test's timeout, when check is about to kill it (see arm_timeout_mark()).
  */
 /* volatile: the signal handler reads them, at any assertion. */
 extern const char *volatile umhmm_mark_file;
@@ -145,6 +145,8 @@ void kmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 Suite *umhmm_suite_create(const char *name);
 TCase *umhmm_tcase_create(const char *name, void (*setup)(void),
 			  void (*teardown)(void));
+/* tcase_set_timeout(), and the test hands its location over before it. */
+void umhmm_tcase_set_timeout(TCase *tc, double seconds);
 
 /*
  * Ends the current test as skipped, with a reason: check has no skip

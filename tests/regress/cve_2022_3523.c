@@ -290,7 +290,7 @@ static Suite *cve_2022_3523_suite(void)
 	Suite *s = umhmm_suite_create("cve_2022_3523");
 	TCase *race = umhmm_tcase_create("race", setup, umhmm_teardown);
 
-	tcase_set_timeout(race, 60);
+	umhmm_tcase_set_timeout(race, 60);
 	tcase_add_test(race, test_faults_vs_evict);
 	tcase_add_test(race, test_faults_vs_close);
 	tcase_add_test(race, test_faults_vs_evict_repeated);
