@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Generate $KOBJ/.config for FLAVOR from the uml/configs fragments.
 #
-# merge_config.sh -n starts from allnoconfig, so only what the fragments ask
+# merge_fragments starts from allnoconfig, so only what the fragments ask
 # for is built; Kconfig silently drops any option whose dependencies are not
 # met, so every requested value is checked afterwards. Skipped when nothing
 # that feeds the configuration changed.

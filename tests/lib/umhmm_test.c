@@ -443,9 +443,14 @@ static char gcov_dest[512];
  * process, so the location umhmm_mark() keeps in memory would die with
  * the test and check would name the START_TEST line. Half a second before
  * the timeout the test hands the location over itself (SIGALRM, set by the
- * first checked fixture of every test case). Running _mark_point(), which
- * allocates, from a signal handler could block on a malloc() the test was
- * in; it only ever runs in a test that is about to be killed anyway.
+ * first checked fixture of every test case; a case's own timeout must be
+ * set with umhmm_tcase_set_timeout() for the timer to know it). The
+ * location is the last assertion that passed by then. The signal reaches
+ * only a test within half a second of its timeout: it may cut short a
+ * sleep or a poll there (SA_RESTART restarts the rest), and _mark_point()
+ * takes check's lock and allocates, so if it lands in a malloc() or in
+ * check's own sending the test hangs until the timeout and is reported as
+ * timed out.
  */
 #define MARK_LEAD_S	0.5
 
@@ -596,8 +601,15 @@ static void gcov_save(const char *out, const char *name)
 static void gcov_tcase_begin(void)
 {
 	const char *out = getenv("UMHMM_GCOV_OUT");
+	const char *only = getenv("CK_RUN_CASE");
 	char boot[512];
 
+	/*
+	 * check runs no fixture of a case CK_RUN_CASE leaves out: the case
+	 * starting is the next one it selects.
+	 */
+	while (only && cur_tcase < ntcases && strcmp(only, tcase_names[cur_tcase]))
+		cur_tcase++;
 	if (!out)
 		return;
 	/* What ran before the first reset (boot, driver probe) is kept too. */
