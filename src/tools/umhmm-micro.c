@@ -194,7 +194,8 @@ static double check_case_unforked(long n)
 
 int main(int argc, char **argv)
 {
-	if (argc > 2) {
+	/* It takes no options: "--help" would otherwise become a file. */
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
 		fprintf(stderr, "usage: umhmm-micro [OUTPUT]\n");
 		return 2;
 	}
