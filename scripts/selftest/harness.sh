@@ -257,7 +257,6 @@ case_suite_failure() {
 	rm -rf "$d"
 }
 
-
 # Where check reports a test that crashes or overruns its timeout: at its
 # last passing assertion, which the suites keep in memory (umhmm_mark() in
 # tests/lib). A scratch suite on the host: no device is opened.
@@ -307,8 +306,8 @@ int main(void)
 	return run_suite(s);
 }
 SUITE
-	# shellcheck disable=SC2046 # pkg-config prints several words
 	# Built in its directory: check names the file as the compiler saw it.
+	# shellcheck disable=SC2046 # pkg-config prints several words
 	if ! (cd "$d" && gcc -O2 -Wall -Werror -D_GNU_SOURCE -I"$UMHMM_ROOT/tests/lib" \
 		-I"$UMHMM_ROOT/src/include" -I"$src/lib" $(pkg-config --cflags check) -o loc loc.c \
 		"$UMHMM_ROOT/tests/lib/umhmm_test.c" $(pkg-config --libs check)) 2>"$tmp/err"; then

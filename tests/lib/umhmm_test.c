@@ -427,8 +427,10 @@ int umhmm_get_owner(int id)
  * gcov counters (CONFIG_GCOV_KERNEL, /sys/kernel/debug/gcov) are reset
  * before each test case and their .gcda files copied afterwards to
  * $UMHMM_GCOV_OUT/<suite>.<tcase>/, so coverage can be attributed to test
- * cases. The fixtures are unchecked: they run in the runner process, once
- * around each test case, in the order the cases were added.
+ * cases. The fixtures (tcase_begin/tcase_end) are unchecked: they run in
+ * the runner process, once around each test case, in the order the cases
+ * were added, and they also keep cur_tcase, the case whose tests check
+ * forks next, for the timeout timer (arm_timeout_mark()).
  */
 #define GCOV_ROOT	"/sys/kernel/debug/gcov"
 #define MAX_TCASES	32
@@ -490,7 +492,7 @@ static void arm_timeout_mark(void)
 	/* Without a fork per test check enforces no timeout. */
 	if (fork_mode && !strcmp(fork_mode, "no"))
 		return;
-	/* The case running: gcov_tcase_end() counts them in check's process. */
+	/* The case running, as tcase_begin() and tcase_end() count them. */
 	if (cur_tcase < ntcases)
 		timeout = tcase_timeouts[cur_tcase];
 	if (!timeout)
@@ -598,7 +600,7 @@ static void gcov_save(const char *out, const char *name)
 	nftw(GCOV_ROOT, copy_gcda, 16, FTW_PHYS);
 }
 
-static void gcov_tcase_begin(void)
+static void tcase_begin(void)
 {
 	const char *out = getenv("UMHMM_GCOV_OUT");
 	const char *only = getenv("CK_RUN_CASE");
@@ -619,7 +621,7 @@ static void gcov_tcase_begin(void)
 	gcov_reset();
 }
 
-static void gcov_tcase_end(void)
+static void tcase_end(void)
 {
 	const char *out = getenv("UMHMM_GCOV_OUT");
 	int i = cur_tcase++;
@@ -648,7 +650,7 @@ TCase *umhmm_tcase_create(const char *name, void (*setup)(void),
 	}
 	tcases[ntcases] = tc;
 	tcase_names[ntcases++] = name;
-	tcase_add_unchecked_fixture(tc, gcov_tcase_begin, gcov_tcase_end);
+	tcase_add_unchecked_fixture(tc, tcase_begin, tcase_end);
 	tcase_add_checked_fixture(tc, arm_timeout_mark, NULL);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	return tc;
