@@ -102,6 +102,14 @@ if [[ -d $tree && -f $stamp && $(<"$stamp") == "$want" ]]; then
 	exit 0
 fi
 
+# The tree takes about a fifth more than the tarball's content: file
+# system blocks. Only xz reports that size without decompressing.
+need=2048
+if [[ $TARBALL == *.xz ]] && bytes=$(xz --robot --list "$TARBALL" | awk '$1 == "totals" { print $5 }') &&
+	[[ $bytes =~ ^[0-9]+$ ]]; then
+	need=$((bytes * 6 / 5 / 1048576))
+fi
+require_space "$srcroot" "$need" "extracting $name"
 mkdir -p "$srcroot"
 info "extracting $TARBALL into $srcroot"
 phase_begin extract
@@ -109,7 +117,8 @@ tmp=$(mktemp -d "$srcroot/.extract.XXXXXX")
 # An interrupted tar leaves only the temp dir behind, never a half tree
 # under the real name.
 trap 'rm -rf "$tmp"' EXIT
-tar -xf "$TARBALL" -C "$tmp" || die "cannot extract $TARBALL"
+tar -xf "$TARBALL" -C "$tmp" 2>"$tmp/.tar-errors" ||
+	die "cannot extract $TARBALL: $(grep -m1 . "$tmp/.tar-errors")"
 [[ -d $tmp/$name ]] || die "$TARBALL does not contain $name/"
 rm -f "$stamp"
 if [[ -e $tree ]]; then

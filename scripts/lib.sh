@@ -15,6 +15,19 @@ info() {
 	printf '%s: %s\n' "$UMHMM_SCRIPT" "$*" >&2
 }
 
+# require_space DIR MIB WHAT: refuse to start WHAT when the file system
+# holding DIR has less than MIB MiB free, instead of failing halfway with
+# a flood of ENOSPC errors and a half-written tree.
+require_space() {
+	local dir=$1 need=$2 what=$3 free
+	[[ $dir == /* ]] || dir=$PWD/$dir
+	while [[ -n $dir && ! -d $dir ]]; do dir=${dir%/*}; done
+	free=$(df -Pk -- "${dir:-/}" | awk 'NR == 2 { print int($4 / 1024) }') ||
+		die "cannot read the free space of $dir"
+	((free >= need)) ||
+		die "$what needs ${need} MiB free in $dir, the file system has ${free} MiB: free some space or set BUILD_DIR to a larger one"
+}
+
 # No dirname(1): inside UML every exec costs tens of milliseconds.
 _umhmm_dir=${BASH_SOURCE[0]%/*}
 [[ $_umhmm_dir != "${BASH_SOURCE[0]}" ]] || _umhmm_dir=.

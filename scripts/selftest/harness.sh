@@ -162,6 +162,27 @@ case_download_fails() {
 	fi
 }
 
+# A build directory on a file system too small for the tree: one line
+# before anything is extracted, instead of thousands of ENOSPC lines from
+# tar. A private mount namespace drops the small tmpfs whatever happens.
+case_no_space() {
+	local d=$tmp/small
+	mkdir -p "$d"
+	if ! unshare -m mount -t tmpfs -o size=16m umhmm-small "$d" 2>/dev/null; then
+		skip_case "cannot mount a small tmpfs in a private mount namespace (needs root and unshare)"
+		return 0
+	fi
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	expect_fail no-space "^kernel-source.sh: extracting linux-source-$DEFAULT_KERNEL_VERSION needs [0-9]+ MiB free in $d/build, the file system has 1[0-6] MiB: free some space or set BUILD_DIR to a larger one$" \
+		unshare -m bash -c 'mount -t tmpfs -o size=16m umhmm-small "$1" || exit 99
+			mkdir "$1/build"
+			rc=0
+			BUILD_DIR=$1/build KERNEL_VERSION=$2 bash "$3/kernel-source.sh" || rc=$?
+			find "$1/build" -mindepth 1 ! -name ".lock-*"
+			exit "$rc"' _ "$d" "$DEFAULT_KERNEL_VERSION" "$S"
+	[[ ! -s $tmp/out ]] || fail_case "no-space: wrote into the build directory: $(head -n 3 "$tmp/out")"
+}
+
 case_unknown_tests() {
 	local d=$tmp/suites
 	mkdir -p "$d"
@@ -709,7 +730,7 @@ case_unprivileged() {
 	[[ -z $created ]] || userdel "$user" 2>/dev/null || true
 }
 
-all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails patch_refused unknown_tests config_mismatch bench_vm_input job_fails suite_failure failure_location splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
+all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space patch_refused unknown_tests config_mismatch bench_vm_input job_fails suite_failure failure_location splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
