@@ -183,6 +183,12 @@ case_no_space() {
 	[[ ! -s $tmp/out ]] || fail_case "no-space: wrote into the build directory: $(head -n 3 "$tmp/out")"
 }
 
+case_bad_fault_around() {
+	expect_fail bad-fault-around "^run.sh: UMHMM_FAULT_AROUND_BYTES=4M is not a size in bytes up to 2097152 \(empty: the kernel's default\)$" \
+		env UMHMM_FAULT_AROUND_BYTES=4M bash "$S/run.sh" "$tmp/r-fa" -- true
+	[[ ! -e $tmp/r-fa ]] || fail_case "bad-fault-around: created the results dir"
+}
+
 case_unknown_tests() {
 	local d=$tmp/suites
 	mkdir -p "$d"
@@ -730,7 +736,7 @@ case_unprivileged() {
 	[[ -z $created ]] || userdel "$user" 2>/dev/null || true
 }
 
-all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space patch_refused unknown_tests config_mismatch bench_vm_input job_fails suite_failure failure_location splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
+all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space bad_fault_around patch_refused unknown_tests config_mismatch bench_vm_input job_fails suite_failure failure_location splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
