@@ -406,6 +406,13 @@ case_real_hang() {
 
 # JOBS=2: two UML instances, each with its own umid, console and results,
 # one merged TAP/JUnit summary and coverage over both.
+# lines_hit [TRACEFILE...]: "file:line count" for every DA record, the
+# counts of repeated lines added up, sorted.
+lines_hit() {
+	awk -F'[:,]' '/^SF:/ { sf = $2 } /^DA:/ { n[sf ":" $2] += $3 }
+		END { for (k in n) print k, n[k] }' "$@" | sort
+}
+
 case_jobs() {
 	local out=$tmp/jobs.out r n
 	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
@@ -423,10 +430,23 @@ case_jobs() {
 	n=$(grep -c '<testsuite ' "$r/junit.xml")
 	((n == 3)) || fail_case "jobs: junit.xml has $n suites, not 3"
 	grep -q '^[0-9]* passed, 0 failed' "$out" || fail_case "jobs: no summary line"
-	# Each instance took its own snapshot (run-suites), merged into all.info.
-	[[ -s $r/coverage/cases/suites.job1.info && -s $r/coverage/cases/suites.job2.info &&
-		-s $r/coverage/all.info ]] ||
-		fail_case "jobs: the instances' coverage was not captured and merged"
+	# Each instance took its own snapshot (run-suites); coverage.sh sums
+	# them with gcov-tool and captures once. Every line's count must be
+	# what lcov counts in the two instances captured one at a time.
+	local src j
+	src=$(bash "$S/kernel-source.sh") || { fail_case "jobs: no kernel source"; return; }
+	for j in 1 2; do
+		mkdir -p "$tmp/cov$j"
+		cp -r "$r/job$j" "$tmp/cov$j/"
+		bash "$S/coverage.sh" "$src" "$tmp/cov$j" >/dev/null 2>&1 ||
+			fail_case "jobs: coverage.sh failed on instance $j alone"
+	done
+	if [[ ! -s $r/coverage/all.info ]]; then
+		fail_case "jobs: the instances' coverage was not captured"
+	elif ! cmp -s <(lines_hit "$r/coverage/all.info") \
+		<(cat "$tmp"/cov[12]/coverage/all.info | lines_hit); then
+		fail_case "jobs: the merged coverage is not the sum of the instances'"
+	fi
 	if ! grep -q 'job 1: ' "$out" || ! grep -q 'job 2: ' "$out"; then
 		fail_case "jobs: the shards were not reported"
 	fi
