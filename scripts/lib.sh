@@ -682,39 +682,49 @@ print_durations() {
 		}' "$2" "$1"
 }
 
-# Inside UML: copy the gcov counters (CONFIG_GCOV_KERNEL) to DIR (absolute)
-# on the tmpfs. debugfs reports a size of 0 for .gcda files; cp reads each
-# to its end regardless, and one cp for all of them costs one exec, where
-# mkdir and cat per file took a quarter of a second per snapshot. Nothing
-# to do on a kernel without gcov.
+# Inside the kernel under test: copy the gcov counters (CONFIG_GCOV_KERNEL)
+# to $UMHMM_OUT/gcov-NAME with one exec, cp -r of the whole gcov directory
+# (the kernel gives its reset file a read for this; .gcda files report a
+# size of 0, which cp ignores, reading each to its end). mkdir, find and
+# tar cost three execs, 0.1 s at the end of every UML instance. The host
+# files it as RESULTS/gcov/NAME (gcov_unpack). Nothing to do on a kernel
+# without gcov.
 GCOV_DEBUGFS=/sys/kernel/debug/gcov
 gcov_snapshot() {
-	local dir=$1
+	local name=$1
 	[[ -d $GCOV_DEBUGFS ]] || return 0
-	mkdir -p "$dir" &&
-		(cd "$GCOV_DEBUGFS" && find . -name '*.gcda' -exec cp --parents -t "$dir" {} +) ||
-		info "cannot save the gcov counters of $GCOV_DEBUGFS in $dir"
+	cp -rT "$GCOV_DEBUGFS" "$UMHMM_OUT/gcov-$name" ||
+		info "cannot save the gcov counters of $GCOV_DEBUGFS in $UMHMM_OUT/gcov-$name"
 }
 
 gcov_reset() {
 	[[ ! -w $GCOV_DEBUGFS/reset ]] || echo 1 >"$GCOV_DEBUGFS/reset"
 }
 
-# Inside UML: hostfs pays for every file and directory created, so the
-# snapshots gathered under DIR leave UML as one archive in the results dir.
+# Inside UML: the per-test snapshots that the suite library saved under
+# DIR on the tmpfs leave UML as one archive in the results dir: hostfs pays
+# for every file and directory created, a few thousand for make coverage.
 gcov_pack() {
 	local dir=$1
 	[[ -d $dir ]] || return 0
 	tar -C "$dir" -cf "$UMHMM_OUT/gcov.tar" . || info "cannot archive $dir"
 }
 
-# On the host: unpack what gcov_pack wrote into RESULTS/gcov/.
+# On the host: file what gcov_snapshot and gcov_pack left in RESULTS under
+# RESULTS/gcov/<name>/.
 gcov_unpack() {
-	local results=$1
-	[[ -f $results/gcov.tar ]] || return 0
-	mkdir -p "$results/gcov"
-	tar -C "$results/gcov" -xf "$results/gcov.tar" || die "cannot unpack $results/gcov.tar"
-	rm -f "$results/gcov.tar"
+	local results=$1 d
+	if [[ -f $results/gcov.tar ]]; then
+		mkdir -p "$results/gcov" || die "cannot create $results/gcov"
+		tar -C "$results/gcov" -xf "$results/gcov.tar" || die "cannot unpack $results/gcov.tar"
+		rm -f "$results/gcov.tar"
+	fi
+	for d in "$results"/gcov-*/; do
+		[[ -d $d ]] || continue
+		d=${d%/}
+		mkdir -p "$results/gcov" || die "cannot create $results/gcov"
+		mv -T "$d" "$results/gcov/${d##*/gcov-}" || die "cannot move $d to $results/gcov/"
+	done
 }
 
 # --- Kernel configuration and build ------------------------------------------

@@ -79,7 +79,8 @@ if findmnt -n -o OPTIONS -T "$TMPDIR" 2>/dev/null | grep -qw noexec; then
 fi
 
 console=$results/console.log
-rm -f "$results/exit-status" "$results/timing" "$console" "$results/umid"
+rm -f "$results/exit-status" "$results/timing" "$console" "$results/umid" "$results/gcov.tar"
+rm -rf "$results/gcov" "$results"/gcov-*
 
 umid=umhmm-$$-$RANDOM
 uml_dir=$results/.uml
@@ -358,7 +359,8 @@ if [[ ! -s $lpj_file && -s $console ]]; then
 	fi
 fi
 
-# Coverage data leaves UML as one archive (gcov_pack in lib.sh).
+# The coverage counters left UML as gcov-<name> dirs or one archive
+# (gcov_snapshot, gcov_pack in lib.sh).
 gcov_unpack "$results"
 
 fail=

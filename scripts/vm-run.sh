@@ -252,7 +252,7 @@ elif ((vm_rc != 0)); then
 	fail=1
 fi
 tar -xf "$out_img" -C "$results" 2>/dev/null || true
-# The coverage counters travel inside as one more archive (gcov_pack).
+# The coverage counters travel inside it (gcov_snapshot, gcov_pack).
 gcov_unpack "$results"
 if [[ -z $fail ]]; then
 	if [[ ! -s $results/exit-status ]]; then
