@@ -247,6 +247,24 @@ case_job_fails() {
 		fail_case "job-fails: no 'exit status 1' report: $(<"$tmp/err")"
 }
 
+# The guest gets the fault-around window run.sh asks for, and the kernel's
+# own default when UMHMM_FAULT_AROUND_BYTES is set empty.
+case_fault_around() {
+	local k want got
+	k=$(uml_kernel)
+	for want in 262144 65536; do
+		if [[ $want == 262144 ]]; then
+			got=$(env -u UMHMM_FAULT_AROUND_BYTES bash "$S/run.sh" -t 60 -k "$k" "$tmp/r-fa-$want" -- \
+				cat /sys/kernel/debug/fault_around_bytes 2>/dev/null) || true
+		else
+			got=$(UMHMM_FAULT_AROUND_BYTES='' bash "$S/run.sh" -t 60 -k "$k" "$tmp/r-fa-$want" -- \
+				cat /sys/kernel/debug/fault_around_bytes 2>/dev/null) || true
+		fi
+		grep -qx "$want" <<<"$got" ||
+			fail_case "fault-around: the guest read '$(head -n 1 <<<"$got")', not $want"
+	done
+}
+
 case_splat() {
 	local k
 	k=$(uml_kernel)
@@ -756,7 +774,7 @@ case_unprivileged() {
 	[[ -z $created ]] || userdel "$user" 2>/dev/null || true
 }
 
-all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space bad_fault_around patch_refused unknown_tests config_mismatch bench_vm_input job_fails suite_failure failure_location splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
+all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space bad_fault_around patch_refused unknown_tests config_mismatch bench_vm_input job_fails fault_around suite_failure failure_location splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
