@@ -13,7 +13,7 @@ src=$(cd "$src" && pwd -P)
 lock "$FLAVOR$KTAG"
 # A first build writes about 150 MiB of objects (the debug flavor); a
 # full disk would fail it deep in the link with a truncated object.
-require_space "$KOBJ" 512 "building the $FLAVOR kernel"
+[[ -x $KOBJ/linux ]] || require_space "$KOBJ" 512 "building the $FLAVOR kernel"
 
 cc=$(umhmm_cc)
 # Every build directory puts the tree at the same place relative to its

@@ -104,7 +104,8 @@ shopt -s nullglob
 for dir in "$GCOV_IN"/*/ "$RESULTS"/job*/gcov/*/; do
 	name=${dir%/}
 	name=${name##*/}
-	parts[${name%.job[0-9]*}]+="${dir%/}"$'\n'
+	[[ $name =~ ^(.+)\.job[0-9]+$ ]] && name=${BASH_REMATCH[1]}
+	parts[$name]+="${dir%/}"$'\n'
 done
 shopt -u nullglob
 # sum_instances NAME: print the one directory holding NAME's counters.
@@ -135,12 +136,12 @@ for name in "${!parts[@]}"; do
 	) &
 	pids+=("$!")
 	if ((${#pids[@]} >= max_jobs)); then
-		wait "${pids[0]}" || die "capturing coverage failed"
+		wait "${pids[0]}" || exit 1
 		pids=("${pids[@]:1}")
 	fi
 done
 for p in "${pids[@]}"; do
-	wait "$p" || die "capturing coverage failed"
+	wait "$p" || exit 1
 done
 rm -rf "$OUT/sum"
 
@@ -189,12 +190,12 @@ trap 'wait "$genhtml_pid" 2>/dev/null || true' EXIT
 summarize() {
 	awk -v files="${FILES[*]}" '
 	function pct(h, f) { return f ? sprintf("%.1f", 100 * h / f) : "-" }
-	BEGIN { n = split(files, want, " "); SUBSEP = "\034" }
+	BEGIN { n = split(files, want, " ") }
 	/^SF:/ { sf = substr($0, 4); seen[sf] = 1 }
 	/^DA:/ { split(substr($0, 4), a, ","); k = sf SUBSEP a[1]
 		if (!(k in da)) { da[k] = 0; lf[sf]++ }
 		if (a[2] > 0 && !da[k]) { da[k] = 1; lh[sf]++ } }
-	/^FN:/ { split(substr($0, 4), a, ","); k = sf SUBSEP a[2]
+	/^FN:/ { m = split(substr($0, 4), a, ","); k = sf SUBSEP a[m]
 		if (!(k in fn)) { fn[k] = 0; ff[sf]++ } }
 	/^FNDA:/ { split(substr($0, 6), a, ","); k = sf SUBSEP a[2]
 		if (a[1] > 0 && !fn[k]) { fn[k] = 1; fh[sf]++ } }

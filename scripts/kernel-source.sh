@@ -103,9 +103,9 @@ if [[ -d $tree && -f $stamp && $(<"$stamp") == "$want" ]]; then
 fi
 
 # The tree takes about a fifth more than the tarball's content: file
-# system blocks. Only xz reports that size without decompressing.
+# system blocks. xz reads that size from its index without decompressing.
 need=2048
-if [[ $TARBALL == *.xz ]] && bytes=$(xz --robot --list "$TARBALL" | awk '$1 == "totals" { print $5 }') &&
+if [[ $TARBALL == *.xz ]] && bytes=$(xz --robot --list "$TARBALL" 2>/dev/null | awk '$1 == "totals" { print $5 }') &&
 	[[ $bytes =~ ^[0-9]+$ ]]; then
 	need=$((bytes * 6 / 5 / 1048576))
 fi
@@ -117,8 +117,10 @@ tmp=$(mktemp -d "$srcroot/.extract.XXXXXX")
 # An interrupted tar leaves only the temp dir behind, never a half tree
 # under the real name.
 trap 'rm -rf "$tmp"' EXIT
-tar -xf "$TARBALL" -C "$tmp" 2>"$tmp/.tar-errors" ||
-	die "cannot extract $TARBALL: $(grep -m1 . "$tmp/.tar-errors")"
+# Its errors are kept in memory: on a full disk a file could not take them.
+if ! err=$(tar -xf "$TARBALL" -C "$tmp" 2>&1 >/dev/null); then
+	die "cannot extract $TARBALL: ${err%%$'\n'*}"
+fi
 [[ -d $tmp/$name ]] || die "$TARBALL does not contain $name/"
 rm -f "$stamp"
 if [[ -e $tree ]]; then

@@ -16,16 +16,20 @@ info() {
 }
 
 # require_space DIR MIB WHAT: refuse to start WHAT when the file system
-# holding DIR has less than MIB MiB free, instead of failing halfway with
-# a flood of ENOSPC errors and a half-written tree.
+# that holds DIR (or would, once created) has less than MIB MiB free,
+# instead of failing halfway with a flood of ENOSPC errors and a
+# half-written tree.
 require_space() {
-	local dir=$1 need=$2 what=$3 free
-	[[ $dir == /* ]] || dir=$PWD/$dir
-	while [[ -n $dir && ! -d $dir ]]; do dir=${dir%/*}; done
-	free=$(df -Pk -- "${dir:-/}" | awk 'NR == 2 { print int($4 / 1024) }') ||
-		die "cannot read the free space of $dir"
-	((free >= need)) ||
-		die "$what needs ${need} MiB free in $dir, the file system has ${free} MiB: free some space or set BUILD_DIR to a larger one"
+	local dir=$1 need=$2 what=$3 at avail bsize
+	at=$dir
+	[[ $at == /* ]] || at=$PWD/$at
+	while [[ -n $at && ! -d $at ]]; do at=${at%/*}; done
+	if ! read -r avail bsize < <(stat -f -c '%a %S' -- "${at:-/}" 2>/dev/null) ||
+		[[ ! $avail =~ ^[0-9]+$ || ! $bsize =~ ^[0-9]+$ ]]; then
+		die "cannot read the free space of the file system holding $dir"
+	fi
+	((avail * bsize / 1048576 >= need)) ||
+		die "$what needs $need MiB free for $dir, its file system has $((avail * bsize / 1048576)) MiB: free some space or set BUILD_DIR to a directory on a larger file system"
 }
 
 # No dirname(1): inside UML every exec costs tens of milliseconds.
@@ -685,10 +689,9 @@ print_durations() {
 # Inside the kernel under test: copy the gcov counters (CONFIG_GCOV_KERNEL)
 # to $UMHMM_OUT/gcov-NAME with one exec, cp -r of the whole gcov directory
 # (the kernel gives its reset file a read for this; .gcda files report a
-# size of 0, which cp ignores, reading each to its end). mkdir, find and
-# tar cost three execs, 0.1 s at the end of every UML instance. The host
-# files it as RESULTS/gcov/NAME (gcov_unpack). Nothing to do on a kernel
-# without gcov.
+# size of 0, which cp ignores, reading each to its end): inside UML each
+# exec costs tens of milliseconds. The host files it as RESULTS/gcov/NAME
+# (gcov_unpack). Nothing to do on a kernel without gcov.
 GCOV_DEBUGFS=/sys/kernel/debug/gcov
 gcov_snapshot() {
 	local name=$1
@@ -708,6 +711,14 @@ gcov_pack() {
 	local dir=$1
 	[[ -d $dir ]] || return 0
 	tar -C "$dir" -cf "$UMHMM_OUT/gcov.tar" . || info "cannot archive $dir"
+}
+
+# On the host, before a run: drop the coverage data an earlier run left in
+# RESULTS, so that gcov_unpack never files a snapshot into an old one.
+gcov_clear() {
+	local results=$1
+	rm -rf "$results/gcov" "$results/gcov.tar" "$results"/gcov-* ||
+		die "cannot remove the old coverage data in $results"
 }
 
 # On the host: file what gcov_snapshot and gcov_pack left in RESULTS under

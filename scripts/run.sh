@@ -79,8 +79,8 @@ if findmnt -n -o OPTIONS -T "$TMPDIR" 2>/dev/null | grep -qw noexec; then
 fi
 
 console=$results/console.log
-rm -f "$results/exit-status" "$results/timing" "$console" "$results/umid" "$results/gcov.tar"
-rm -rf "$results/gcov" "$results"/gcov-*
+rm -f "$results/exit-status" "$results/timing" "$console" "$results/umid"
+gcov_clear "$results"
 
 umid=umhmm-$$-$RANDOM
 uml_dir=$results/.uml

@@ -92,6 +92,7 @@ mkdir -p "$results" || die "cannot create $results"
 results=$(cd "$results" && pwd -P)
 console=$results/console.log
 rm -f "$results/exit-status" "$results/timing" "$console"
+gcov_clear "$results"
 
 # --- The initramfs: a cached base archive and a small one with the job ----
 #
