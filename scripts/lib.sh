@@ -15,21 +15,26 @@ info() {
 	printf '%s: %s\n' "$UMHMM_SCRIPT" "$*" >&2
 }
 
-# require_space DIR MIB WHAT: refuse to start WHAT when the file system
-# that holds DIR (or would, once created) has less than MIB MiB free,
-# instead of failing halfway with a flood of ENOSPC errors and a
-# half-written tree.
-require_space() {
-	local dir=$1 need=$2 what=$3 at avail bsize
-	at=$dir
+# free_mib DIR: the MiB free to unprivileged users on the file system that
+# holds DIR (or would, once created); nothing printed, status 1, when it
+# cannot be read.
+free_mib() {
+	local at=$1 avail bsize
 	[[ $at == /* ]] || at=$PWD/$at
 	while [[ -n $at && ! -d $at ]]; do at=${at%/*}; done
-	if ! read -r avail bsize < <(stat -f -c '%a %S' -- "${at:-/}" 2>/dev/null) ||
-		[[ ! $avail =~ ^[0-9]+$ || ! $bsize =~ ^[0-9]+$ ]]; then
-		die "cannot read the free space of the file system holding $dir"
-	fi
-	((avail * bsize / 1048576 >= need)) ||
-		die "$what needs $need MiB free for $dir, its file system has $((avail * bsize / 1048576)) MiB: free some space or set BUILD_DIR to a directory on a larger file system"
+	read -r avail bsize < <(stat -f -c '%a %S' -- "${at:-/}" 2>/dev/null) &&
+		[[ $avail =~ ^[0-9]+$ && $bsize =~ ^[0-9]+$ ]] || return 1
+	printf '%s\n' "$((avail * bsize / 1048576))"
+}
+
+# require_space DIR MIB WHAT: refuse to start WHAT when DIR's file system
+# has less than MIB MiB free, instead of failing halfway with a flood of
+# ENOSPC errors and a half-written tree.
+require_space() {
+	local dir=$1 need=$2 what=$3 free
+	free=$(free_mib "$dir") || die "cannot read the free space of the file system holding $dir"
+	((free >= need)) ||
+		die "$what needs $need MiB free for $dir, its file system has $free MiB: free some space or set BUILD_DIR to a directory on a larger file system"
 }
 
 # No dirname(1): inside UML every exec costs tens of milliseconds.
