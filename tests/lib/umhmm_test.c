@@ -51,6 +51,24 @@ int umhmm_open(int id)
 	return fd;
 }
 
+/*
+ * Puts back a device a test unbound or gave another owner. The setup calls
+ * it too: check's fork mode skips the checked teardown of a test that
+ * failed, and one failure must not spread to the tests after it.
+ */
+static void restore_devices(void)
+{
+	int i;
+
+	for (i = 0; i < UMHMM_NDEV; i++) {
+		if (access(dev_path(i), F_OK) == 0 && umhmm_get_owner(i) == i)
+			continue;
+		umhmm_unbind(i);
+		umhmm_set_owner(i, i);
+		ck_assert_int_eq(umhmm_bind(i), 0);
+	}
+}
+
 void umhmm_setup(void)
 {
 	int i;
@@ -63,6 +81,7 @@ void umhmm_setup(void)
 	umhmm_mark_file = NULL;
 	page_size = sysconf(_SC_PAGESIZE);
 	memset(maps, 0, sizeof(maps));
+	restore_devices();
 	for (i = 0; i < UMHMM_NDEV; i++) {
 		umhmm_fd[i] = umhmm_open(i);
 		/*
@@ -90,17 +109,7 @@ void umhmm_teardown(void)
 		umhmm_fd[i] = -1;
 	}
 
-	/*
-	 * A test may have unbound a device or changed its owner: put both
-	 * back, so a failure does not spread to the next test.
-	 */
-	for (i = 0; i < UMHMM_NDEV; i++) {
-		if (access(dev_path(i), F_OK) == 0 && umhmm_get_owner(i) == i)
-			continue;
-		umhmm_unbind(i);
-		umhmm_set_owner(i, i);
-		ck_assert_int_eq(umhmm_bind(i), 0);
-	}
+	restore_devices();
 
 	/* Counters outlive rebinds: read them through a fresh open. */
 	for (i = 0; i < UMHMM_NDEV; i++) {
