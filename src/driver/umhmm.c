@@ -1096,8 +1096,13 @@ static int umhmm_exclusive(struct umhmm_mirror *mirror, struct umhmm_range *r,
 				busy = true;
 				continue;
 			}
+			/*
+			 * No reclaim under mirror->lock: reclaim may
+			 * invalidate this range, and umhmm_invalidate()
+			 * takes the lock.
+			 */
 			if (xa_err(xa_store(&mirror->exclusive, idx, pages[i],
-					    GFP_KERNEL)))
+					    GFP_ATOMIC)))
 				ret = -ENOMEM;
 			memcpy_from_page(buf + ((idx - (r->addr >> PAGE_SHIFT))
 						<< PAGE_SHIFT),
