@@ -8,16 +8,20 @@
  * caller did not mean; each malformed call must get its documented error
  * code (src/include/umhmm.h, umhmm_check_range(), umhmm_ioctl()) and leave
  * the process's pages, the user buffers and the device's counters exactly
- * as they were.  Injected allocation and copy failures exercise the paths
+ * as they were; so must every call through a mirror whose mm has exited.
+ * Injected allocation and copy failures exercise the paths
  * where migrate_vma_pages() gets a partial dst[]: the pages that failed
  * must stay where they were with every byte intact, both seen by the
  * device and after the CPU faults them back.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "umhmm_test.h"
@@ -89,20 +93,22 @@ static void world_check(struct world *w, unsigned int seed)
 	ck_assert_pattern(w->buf, NPAGES * page_size, seed);
 }
 
-/* Offset of the first byte that is not c, or -1. */
 /* --- malformed range arguments: every range ioctl x every mistake --- */
 
+/* wrong_flag: a known flag the command does not take (umhmm.h). */
 static const struct {
 	unsigned long cmd;
 	const char *name;
+	uint32_t wrong_flag;
 } range_cmds[] = {
-	{ UMHMM_IOC_READ, "READ" },
-	{ UMHMM_IOC_WRITE, "WRITE" },
-	{ UMHMM_IOC_MIGRATE_TO_DEV, "MIGRATE_TO_DEV" },
-	{ UMHMM_IOC_MIGRATE_TO_SYS, "MIGRATE_TO_SYS" },
-	{ UMHMM_IOC_SNAPSHOT, "SNAPSHOT" },
-	{ UMHMM_IOC_EXCLUSIVE, "EXCLUSIVE" },
-	{ UMHMM_IOC_CHECK_EXCLUSIVE, "CHECK_EXCLUSIVE" },
+	{ UMHMM_IOC_READ, "READ", UMHMM_F_SELECT_SYSTEM },
+	{ UMHMM_IOC_WRITE, "WRITE", UMHMM_F_PREALLOC },
+	{ UMHMM_IOC_MIGRATE_TO_DEV, "MIGRATE_TO_DEV", UMHMM_F_NOFAULT },
+	{ UMHMM_IOC_MIGRATE_TO_SYS, "MIGRATE_TO_SYS", UMHMM_F_PREALLOC },
+	{ UMHMM_IOC_SNAPSHOT, "SNAPSHOT", UMHMM_F_NOFAULT },
+	{ UMHMM_IOC_EXCLUSIVE, "EXCLUSIVE", UMHMM_F_NOFAULT },
+	{ UMHMM_IOC_CHECK_EXCLUSIVE, "CHECK_EXCLUSIVE",
+	  UMHMM_F_SELECT_DEVICE_PRIVATE },
 };
 #define NR_RANGE_CMDS	((int)(sizeof(range_cmds) / sizeof(range_cmds[0])))
 
@@ -112,12 +118,13 @@ enum mistake {
 	SIZE_BIG,
 	FLAG_UNKNOWN,
 	FLAG_HIGH,
+	FLAG_WRONG_CMD,
 	NPAGES_ZERO,
 	ADDR_UNALIGNED,
 	ADDR_OVERFLOW,
-	NPAGES_SHIFT_OVERFLOW,
+	NPAGES_OVER_MAX,
+	NPAGES_HUGE,
 	BEYOND_TASK_SIZE,
-	RANGE_TOO_LONG,
 	NR_MISTAKES
 };
 
@@ -127,15 +134,16 @@ static const char *const mistake_names[] = {
 	[SIZE_BIG] = "size too big",
 	[FLAG_UNKNOWN] = "unknown flag bit 5",
 	[FLAG_HIGH] = "unknown flag bit 31",
+	[FLAG_WRONG_CMD] = "a flag of another command",
 	[NPAGES_ZERO] = "npages 0",
 	[ADDR_UNALIGNED] = "unaligned addr",
 	[ADDR_OVERFLOW] = "addr + len wraps",
-	[NPAGES_SHIFT_OVERFLOW] = "npages << PAGE_SHIFT overflows",
+	[NPAGES_OVER_MAX] = "npages UMHMM_MAX_PAGES + 1",
+	[NPAGES_HUGE] = "npages 2^60 (npages << PAGE_SHIFT wraps)",
 	[BEYOND_TASK_SIZE] = "range beyond the address space",
-	[RANGE_TOO_LONG] = "valid start, end beyond the address space",
 };
 
-static void malform(struct umhmm_range *r, enum mistake m)
+static void malform(struct umhmm_range *r, enum mistake m, int c)
 {
 	switch (m) {
 	case SIZE_ZERO:
@@ -153,6 +161,9 @@ static void malform(struct umhmm_range *r, enum mistake m)
 	case FLAG_HIGH:
 		r->flags = 1U << 31;
 		break;
+	case FLAG_WRONG_CMD:
+		r->flags = range_cmds[c].wrong_flag;
+		break;
 	case NPAGES_ZERO:
 		r->npages = 0;
 		break;
@@ -163,17 +174,16 @@ static void malform(struct umhmm_range *r, enum mistake m)
 		r->addr = -(uint64_t)(2 * page_size);
 		r->npages = 4;
 		break;
-	case NPAGES_SHIFT_OVERFLOW:
+	case NPAGES_OVER_MAX:
+		r->npages = UMHMM_MAX_PAGES + 1;
+		break;
+	case NPAGES_HUGE:
 		r->npages = 1ULL << 60;
 		break;
 	case BEYOND_TASK_SIZE:
 		/* Ends at 2^63 (wider than any user address space). */
 		r->addr = (1ULL << 63) - 2 * page_size;
 		r->npages = 2;
-		break;
-	case RANGE_TOO_LONG:
-		/* 2^40 pages from a mapped start: ends past 2^52. */
-		r->npages = 1ULL << 40;
 		break;
 	case NR_MISTAKES:
 		break;
@@ -202,7 +212,7 @@ START_TEST(test_malformed_range)
 	r.ptr = (uintptr_t)data;
 	r.done = 0x5eed;
 	r.retries = 0x5eed;
-	malform(&r, m);
+	malform(&r, m, c);
 	sent = r;
 
 	ck_assert_msg(raw_ioctl(fd0, range_cmds[c].cmd, &r) == -EINVAL,
@@ -221,7 +231,7 @@ static const unsigned long all_cmds[] = {
 	UMHMM_IOC_VERSION, UMHMM_IOC_READ, UMHMM_IOC_WRITE,
 	UMHMM_IOC_MIGRATE_TO_DEV, UMHMM_IOC_MIGRATE_TO_SYS,
 	UMHMM_IOC_SNAPSHOT, UMHMM_IOC_EXCLUSIVE, UMHMM_IOC_CHECK_EXCLUSIVE,
-	UMHMM_IOC_STATS, UMHMM_IOC_INJECT,
+	UMHMM_IOC_STATS, UMHMM_IOC_INJECT, UMHMM_IOC_EVICT, UMHMM_IOC_PGMAP,
 };
 #define NR_ALL_CMDS	((int)(sizeof(all_cmds) / sizeof(all_cmds[0])))
 
@@ -351,7 +361,7 @@ END_TEST
 
 /* Commands the driver does not know. */
 static const unsigned long unknown_cmds[] = {
-	_IOWR(UMHMM_IOC_MAGIC, 0x0b, struct umhmm_range),	/* next nr */
+	_IOWR(UMHMM_IOC_MAGIC, 0x0c, struct umhmm_range),	/* next nr */
 	_IOWR(UMHMM_IOC_MAGIC, 0xff, struct umhmm_range),
 	_IOWR('V', 0x01, struct umhmm_range),			/* magic */
 	_IOWR('H', 0x00, struct umhmm_range),			/* test_hmm */
@@ -570,6 +580,106 @@ START_TEST(test_write_read_only_after_device)
 }
 END_TEST
 
+/*
+ * A mirror whose mm is gone: a child opens the device, the parent takes a
+ * copy of that fd (pidfd_getfd(); UML has no sockets here to pass it),
+ * and the child exits. Every command that walks the mm must then refuse
+ * with ESRCH, not fault an address space exit_mmap() has torn down.
+ */
+static int fd_of_exited_child(void)
+{
+	int to_child[2], from_child[2], child_fd, pidfd, fd, status;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe2(to_child, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(from_child, O_CLOEXEC), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char go;
+
+		close(to_child[1]);
+		child_fd = open("/dev/umhmm0", O_RDWR | O_CLOEXEC);
+		if (write(from_child[1], &child_fd, sizeof(child_fd)) !=
+		    sizeof(child_fd))
+			_exit(2);
+		/* Exits once the parent has its copy (or has failed: EOF). */
+		_exit(read(to_child[0], &go, 1) < 0 ? 3 : 0);
+	}
+	close(to_child[0]);
+	close(from_child[1]);
+	ck_assert_int_eq(read(from_child[0], &child_fd, sizeof(child_fd)),
+			 sizeof(child_fd));
+	close(from_child[0]);
+	ck_assert_msg(child_fd >= 0, "the child could not open /dev/umhmm0");
+	pidfd = syscall(SYS_pidfd_open, pid, 0);
+	ck_assert_msg(pidfd >= 0, "pidfd_open: %s", strerror(errno));
+	fd = syscall(SYS_pidfd_getfd, pidfd, child_fd, 0);
+	ck_assert_msg(fd >= 0, "pidfd_getfd: %s", strerror(errno));
+	close(pidfd);
+	close(to_child[1]);
+	/* The child's mm was released before it could be reaped. */
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "child: wait status %#x", status);
+	return fd;
+}
+
+START_TEST(test_mm_gone)
+{
+	static const unsigned long walk_cmds[] = {
+		UMHMM_IOC_READ, UMHMM_IOC_WRITE, UMHMM_IOC_SNAPSHOT,
+		UMHMM_IOC_MIGRATE_TO_DEV, UMHMM_IOC_MIGRATE_TO_SYS,
+		UMHMM_IOC_EXCLUSIVE,
+	};
+	size_t size = NPAGES * page_size;
+	unsigned char *data = test_malloc(size);
+	struct umhmm_range r;
+	struct world w;
+	size_t i;
+	int fd;
+
+	/* First: the fork and the exit are invalidations of their own. */
+	fd = fd_of_exited_child();
+	world_make(&w, 175);
+	for (i = 0; i < sizeof(walk_cmds) / sizeof(walk_cmds[0]); i++) {
+		memset(data, 0xa5, size);
+		ck_assert_msg(umhmm_range(fd, walk_cmds[i], w.buf, NPAGES, data,
+					  0, &r) == -ESRCH,
+			      "ioctl %#lx on an exited mm: not ESRCH",
+			      walk_cmds[i]);
+		ck_assert_uint_eq(r.done, 0);
+		if (walk_cmds[i] != UMHMM_IOC_WRITE)
+			ck_assert_int_eq(first_not(data, size, 0xa5), -1);
+	}
+	/* It holds nothing exclusive, and closing it is a normal release. */
+	ck_assert_uint_eq(umhmm_ok(fd, UMHMM_IOC_CHECK_EXCLUSIVE, w.buf, NPAGES,
+				   NULL, 0), 0);
+	ck_assert_int_eq(close(fd), 0);
+	world_check(&w, 175);
+	free(data);
+}
+END_TEST
+
+/* The largest range a call takes is taken whole. */
+START_TEST(test_max_pages_accepted)
+{
+	unsigned char *state = test_malloc(UMHMM_MAX_PAGES);
+	unsigned char *buf = test_map(UMHMM_MAX_PAGES, PROT_READ,
+				      MAP_PRIVATE | MAP_ANONYMOUS |
+				      MAP_NORESERVE, -1, 0);
+	struct umhmm_range r;
+
+	memset(state, 0xff, UMHMM_MAX_PAGES);
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_SNAPSHOT, buf,
+				     UMHMM_MAX_PAGES, state, 0, &r), 0);
+	ck_assert_uint_eq(r.done, UMHMM_MAX_PAGES);
+	/* Never touched: no page behind any of it. */
+	ck_assert_int_eq(first_not(state, UMHMM_MAX_PAGES, UMHMM_PAGE_NONE), -1);
+	free(state);
+}
+END_TEST
+
 /* --- injected failures --- */
 
 struct inject_case {
@@ -780,6 +890,8 @@ static Suite *errors_suite(void)
 	tcase_add_test(ranges, test_read_prot_none);
 	tcase_add_test(ranges, test_write_read_only_mapping);
 	tcase_add_test(ranges, test_write_read_only_after_device);
+	tcase_add_test(ranges, test_mm_gone);
+	tcase_add_test(ranges, test_max_pages_accepted);
 	suite_add_tcase(s, ranges);
 
 	tcase_add_loop_test(inject, test_inject_alloc_to_dev, 0, NR_INJECT);

@@ -620,7 +620,9 @@ enum umhmm_access { UMHMM_READ, UMHMM_WRITE, UMHMM_SNAPSHOT };
 
 /*
  * Mirror access through hmm_range_fault(): read or write the data of the
- * range as the device would by DMA, or record each page's state.
+ * range as the device would by DMA, or record each page's state. The fd
+ * may outlive the mm it mirrors (passed on, or inherited by a child):
+ * faulting an mm whose last user is gone would race exit_mmap().
  */
 static int umhmm_access(struct umhmm_mirror *mirror, struct umhmm_range *r,
 			enum umhmm_access how, u8 *buf)
@@ -638,6 +640,9 @@ static int umhmm_access(struct umhmm_mirror *mirror, struct umhmm_range *r,
 	if (how != UMHMM_SNAPSHOT && !(r->flags & UMHMM_F_NOFAULT))
 		range.default_flags = HMM_PFN_REQ_FAULT |
 			(how == UMHMM_WRITE ? HMM_PFN_REQ_WRITE : 0);
+
+	if (!mmget_not_zero(mirror->notifier.mm))
+		return -ESRCH;
 
 	for (addr = r->addr; addr < end; addr = range.end) {
 		unsigned long i, n;
@@ -675,6 +680,7 @@ static int umhmm_access(struct umhmm_mirror *mirror, struct umhmm_range *r,
 		if (ret)
 			break;
 	}
+	mmput(mirror->notifier.mm);
 	return ret;
 }
 
@@ -1140,17 +1146,34 @@ static int umhmm_check_exclusive(struct umhmm_mirror *mirror,
 	return 0;
 }
 
-static int umhmm_check_range(struct umhmm_range *r)
+/* The flags each range command takes (src/include/umhmm.h). */
+static u32 umhmm_range_flags(unsigned int cmd)
+{
+	switch (cmd) {
+	case UMHMM_IOC_READ:
+	case UMHMM_IOC_WRITE:
+		return UMHMM_F_NOFAULT;
+	case UMHMM_IOC_MIGRATE_TO_DEV:
+		return UMHMM_F_SELECT_ALL | UMHMM_F_PREALLOC;
+	case UMHMM_IOC_MIGRATE_TO_SYS:
+		return UMHMM_F_SELECT_ALL;
+	default:
+		return 0;
+	}
+}
+
+static int umhmm_check_range(unsigned int cmd, struct umhmm_range *r)
 {
 	u64 len;
 
-	if (r->size != sizeof(*r) || r->flags & ~UMHMM_F_ALL)
+	if (r->size != sizeof(*r) || r->flags & ~umhmm_range_flags(cmd))
 		return -EINVAL;
 	if (!r->npages || r->npages > UMHMM_MAX_PAGES ||
 	    (r->addr & ~PAGE_MASK))
 		return -EINVAL;
-	if (check_shl_overflow(r->npages, PAGE_SHIFT, &len) ||
-	    r->addr + len < r->addr || r->addr + len > TASK_SIZE)
+	/* npages is bounded, so the length cannot overflow; the end can wrap. */
+	len = r->npages << PAGE_SHIFT;
+	if (r->addr + len < r->addr || r->addr + len > TASK_SIZE)
 		return -EINVAL;
 	return 0;
 }
@@ -1163,7 +1186,7 @@ static int umhmm_range_ioctl(struct umhmm_mirror *mirror, unsigned int cmd,
 	u8 *buf = NULL;
 	int ret;
 
-	ret = umhmm_check_range(r);
+	ret = umhmm_check_range(cmd, r);
 	if (ret)
 		return ret;
 	r->done = 0;
@@ -1413,6 +1436,12 @@ static long umhmm_ioctl(struct file *file, unsigned int cmd,
 	memset(&u, 0, sizeof(u));
 	if ((_IOC_DIR(cmd) & _IOC_WRITE) &&
 	    copy_from_user(&u, uarg, _IOC_SIZE(cmd)))
+		return -EFAULT;
+	/*
+	 * A count that cannot be returned must not evict anything. Probed
+	 * before taking teardown: the fault may migrate a device page back.
+	 */
+	if (cmd == UMHMM_IOC_EVICT && put_user(0, (u64 __user *)uarg))
 		return -EFAULT;
 
 	down_read(&udev->teardown);

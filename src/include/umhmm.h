@@ -20,10 +20,15 @@
  * injections), UMHMM_IOC_PGMAP and UMHMM_F_PREALLOC were added.
  * 3: they grew again (isolate injection, BAR faults), and mmap() of the
  * BAR was added.
+ * 4: each range command refuses the flags it does not take (EINVAL)
+ * instead of ignoring them.
  */
-#define UMHMM_ABI_VERSION	3
+#define UMHMM_ABI_VERSION	4
 
-/* struct umhmm_range.flags */
+/*
+ * struct umhmm_range.flags: each command takes only the flags listed for it
+ * below; any other bit is refused with EINVAL.
+ */
 /* READ/WRITE: do not fault pages in (no HMM_PFN_REQ_FAULT). */
 #define UMHMM_F_NOFAULT			_BITUL(0)
 /*
@@ -34,6 +39,9 @@
 #define UMHMM_F_SELECT_SYSTEM		_BITUL(1)
 #define UMHMM_F_SELECT_DEVICE_PRIVATE	_BITUL(2)
 #define UMHMM_F_SELECT_DEVICE_COHERENT	_BITUL(3)
+#define UMHMM_F_SELECT_ALL		(UMHMM_F_SELECT_SYSTEM | \
+					 UMHMM_F_SELECT_DEVICE_PRIVATE | \
+					 UMHMM_F_SELECT_DEVICE_COHERENT)
 /*
  * MIGRATE_TO_DEV: give every page of each batch a destination, selected or
  * not, as drivers that allocate device memory in bulk do: the kernel must
