@@ -141,6 +141,10 @@ START_TEST(test_cpu_write_restores_and_lands)
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, buf, npages, copy, 0),
 			  npages);
 	ck_assert_pattern(copy + page * page_size, page_size, 42);
+	ck_assert_pattern(copy, page * page_size, 41);
+	ck_assert_int_eq(pattern_mismatch_at(copy + (page + 1) * page_size,
+					     size - (page + 1) * page_size, 41,
+					     (page + 1) * page_size), -1);
 	ck_assert_pattern(buf + page * page_size, page_size, 42);
 	ck_assert_pattern(buf, page * page_size, 41);
 	ck_assert_int_eq(pattern_mismatch_at(buf + (page + 1) * page_size,
