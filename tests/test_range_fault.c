@@ -615,6 +615,16 @@ START_TEST(test_bar_mmap_einval)
 	p = mmap(NULL, page_size, PROT_READ, MAP_SHARED, fd0, n * page_size);
 	ck_assert_msg(p == MAP_FAILED && errno == EINVAL, "past the end: %s",
 		      p == MAP_FAILED ? strerror(errno) : "mapped");
+	/* The same for the VM_PFNMAP window. */
+	p = mmap(NULL, page_size, PROT_READ, MAP_PRIVATE, fd0,
+		 (off_t)UMHMM_BAR_PFNMAP_PGOFF * page_size);
+	ck_assert_msg(p == MAP_FAILED && errno == EINVAL, "pfnmap, private: %s",
+		      p == MAP_FAILED ? strerror(errno) : "mapped");
+	p = mmap(NULL, page_size, PROT_READ, MAP_SHARED, fd0,
+		 (off_t)(UMHMM_BAR_PFNMAP_PGOFF + n) * page_size);
+	ck_assert_msg(p == MAP_FAILED && errno == EINVAL,
+		      "pfnmap, past the end: %s",
+		      p == MAP_FAILED ? strerror(errno) : "mapped");
 	/* The whole BAR is fine, and cannot grow. */
 	p = mmap(NULL, n * page_size, PROT_READ, MAP_SHARED, fd0, 0);
 	ck_assert_msg(p != MAP_FAILED, "whole BAR: %s", strerror(errno));

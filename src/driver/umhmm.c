@@ -1558,7 +1558,8 @@ static int umhmm_release(struct inode *inode, struct file *file)
  * The BAR: pages of UML's iomem region UMHMM_BAR_NAME, a host file mapped
  * after physical memory, that no memory section covers: their pfns have no
  * struct page, as a PCI BAR's have none, and go into a VM_MIXEDMAP vma,
- * where vm_normal_page() refuses them.  0 when there is no such region.
+ * where vm_normal_page() refuses them, or a VM_PFNMAP one, which
+ * hmm_range_fault() does not walk at all.  0 when there is no such region.
  */
 static unsigned long umhmm_bar_pfn;
 /*
@@ -1633,11 +1634,20 @@ static const struct vm_operations_struct umhmm_bar_ops = {
 
 static int umhmm_mmap(struct file *file, struct vm_area_struct *vma)
 {
+	unsigned long pgoff = vma->vm_pgoff;
+	bool pfnmap = pgoff >= UMHMM_BAR_PFNMAP_PGOFF;
+
 	if (!umhmm_bar_pfn)
 		return -ENODEV;
-	if (!(vma->vm_flags & VM_SHARED) || vma->vm_pgoff >= UMHMM_BAR_PAGES ||
-	    vma_pages(vma) > UMHMM_BAR_PAGES - vma->vm_pgoff)
+	if (pfnmap)
+		pgoff -= UMHMM_BAR_PFNMAP_PGOFF;
+	if (!(vma->vm_flags & VM_SHARED) || pgoff >= UMHMM_BAR_PAGES ||
+	    vma_pages(vma) > UMHMM_BAR_PAGES - pgoff)
 		return -EINVAL;
+	if (pfnmap)
+		return remap_pfn_range(vma, vma->vm_start, umhmm_bar_pfn + pgoff,
+				       vma->vm_end - vma->vm_start,
+				       vma->vm_page_prot);
 	vm_flags_set(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_ops = &umhmm_bar_ops;
 	return 0;

@@ -21,7 +21,7 @@
  * 3: they grew again (isolate injection, BAR faults), and mmap() of the
  * BAR was added.
  * 4: each range command refuses the flags it does not take (EINVAL)
- * instead of ignoring them.
+ * instead of ignoring them; the BAR can be mapped VM_PFNMAP.
  */
 #define UMHMM_ABI_VERSION	4
 
@@ -62,9 +62,14 @@
  * the file must be a section (128 MiB, it can be sparse) plus the BAR
  * long.  All devices share it.  Without it, mmap() fails with ENODEV.
  * Mappings must be shared.
+ *
+ * At page offset UMHMM_BAR_PFNMAP_PGOFF the same BAR pages are mapped the
+ * other way drivers map a BAR: all at once by remap_pfn_range(), in a
+ * VM_PFNMAP | VM_IO vma.
  */
 #define UMHMM_BAR_NAME			"umhmm_bar"
 #define UMHMM_BAR_PAGES			16
+#define UMHMM_BAR_PFNMAP_PGOFF		0x10000
 
 /*
  * A range of the mirrored address space.

@@ -17,10 +17,12 @@
  *
  * Scenario: mirror ranges with holes, PROT_NONE, a VM_MIXEDMAP mapping
  * (mmap of upstream test_hmm's /dev/hmm_dmirror0, which vm_insert_page()s
- * zeroed pages) and no VMA at all, faulting (READ/WRITE: -EFAULT/-EPERM as
- * umhmm.h documents), and not faulting (SNAPSHOT: UMHMM_PAGE_ERROR for the
- * holes; READ with UMHMM_F_NOFAULT: only the valid pages, every byte
- * right, zeros where nothing was read).  Never wrong data.
+ * zeroed pages), a VM_PFNMAP one (umhmm's BAR by remap_pfn_range(), 6.12
+ * only: the BAR is an iomem region of UML's) and no VMA at all, faulting
+ * (READ/WRITE: -EFAULT/-EPERM as umhmm.h documents), and not faulting
+ * (SNAPSHOT: UMHMM_PAGE_ERROR for the holes; READ with UMHMM_F_NOFAULT:
+ * only the valid pages, every byte right, zeros where nothing was read).
+ * Never wrong data.
  *
  * Reproduction without the fixes: not shown here (pre-5.7 kernels).
  */
@@ -317,6 +319,59 @@ START_TEST(test_mixedmap_next_to_hole)
 }
 END_TEST
 
+/*
+ * A VM_PFNMAP | VM_IO mapping: umhmm's BAR mapped at once by
+ * remap_pfn_range(). The CPU uses it; hmm_range_fault() must not hand its
+ * pfns to the device: -EFAULT when faulting, an error per page when not.
+ */
+START_TEST(test_pfnmap)
+{
+	size_t size = NPAGES * page_size;
+	unsigned char *data = malloc(size);
+	unsigned char state[NPAGES];
+	unsigned char *buf, *mixed;
+	struct umhmm_range r;
+
+	ck_assert_ptr_nonnull(data);
+	buf = test_map_try(NPAGES, PROT_READ | PROT_WRITE, MAP_SHARED, fd0,
+			   (off_t)UMHMM_BAR_PFNMAP_PGOFF * page_size);
+	if (buf == MAP_FAILED) {
+		int err = errno;
+
+		free(data);
+		if (err == ENODEV)
+			umhmm_skip("mmap of /dev/umhmm0: no BAR (UML iomem=%s,<file>, set by run.sh, 6.12 only)",
+				   UMHMM_BAR_NAME);
+		ck_abort_msg("mmap of the BAR, VM_PFNMAP: %s", strerror(err));
+	}
+	/* The BAR's own pages: what one window writes, the other reads. */
+	fill_pattern(buf, size, 908);
+	mixed = test_map(NPAGES, PROT_READ, MAP_SHARED, fd0, 0);
+	ck_assert_pattern(mixed, size, 908);
+	snapshot(fd0, buf, NPAGES, state);
+	assert_states(state, NPAGES, UMHMM_PAGE_ERROR, "pfnmap");
+	memset(data, 0xa5, size);
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_READ, buf, NPAGES, data, 0,
+				     &r), -EFAULT);
+	ck_assert_uint_eq(r.done, 0);
+	ck_assert_int_eq(first_not(data, size, 0xa5), -1);
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_READ, buf, NPAGES, data,
+				     UMHMM_F_NOFAULT, &r), 0);
+	ck_assert_uint_eq(r.done, 0);
+	ck_assert_int_eq(first_nonzero(data, size), -1);
+	fill_pattern(data, size, 909);
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_WRITE, buf, NPAGES, data, 0,
+				     &r), -EFAULT);
+	ck_assert_uint_eq(r.done, 0);
+	/* migrate_vma_setup() refuses VM_SPECIAL (VM_PFNMAP) VMAs. */
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf,
+				     NPAGES, NULL, 0, &r), -EINVAL);
+	ck_assert_uint_eq(r.done, 0);
+	ck_assert_pattern(buf, size, 908);
+	free(data);
+}
+END_TEST
+
 static Suite *range_fault_holes_suite(void)
 {
 	Suite *s = umhmm_suite_create("range_fault_holes");
@@ -332,6 +387,7 @@ static Suite *range_fault_holes_suite(void)
 
 	tcase_add_test(special, test_mixedmap);
 	tcase_add_test(special, test_mixedmap_next_to_hole);
+	tcase_add_test(special, test_pfnmap);
 	suite_add_tcase(s, special);
 	return s;
 }
