@@ -6,6 +6,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 s=$UMHMM_ROOT/scripts
+# Lint and the harness run before test.sh would install what is missing:
+# on a fresh host shellcheck and linux-source are not there yet.
+bash "$s/deps.sh" || exit 1
 failed=()
 # Each step runs even when an earlier one failed, so one make check shows
 # every problem; the exit status still reports any failure.

@@ -6,6 +6,9 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# make lint alone too: on a fresh host shellcheck and linux-source (for
+# checkpatch.pl) are not there yet.
+bash "$UMHMM_ROOT/scripts/deps.sh" || exit 1
 cd "$UMHMM_ROOT"
 failed=()
 
