@@ -18,8 +18,11 @@ PACKAGES=(
 	libjson-xs-perl
 )
 # The default kernel comes from the installed package; kernel-source.sh
-# downloads any other version, which needs the archive keyring.
-if [[ $KERNEL_VERSION == "$DEFAULT_KERNEL_VERSION" ]]; then
+# downloads any other version, which needs the archive keyring. A
+# KERNEL_SRC tree needs neither.
+if [[ -n ${KERNEL_SRC:-} ]]; then
+	:
+elif [[ $KERNEL_VERSION == "$DEFAULT_KERNEL_VERSION" ]]; then
 	PACKAGES+=("linux-source-$KERNEL_VERSION")
 else
 	PACKAGES+=(debian-archive-keyring)

@@ -81,10 +81,21 @@ case_unknown_flavor() {
 		env FLAVOR=nope bash "$S/test.sh"
 }
 
+# A wrong KERNEL_SRC is refused in one line before make test takes a lock,
+# makes a results dir or installs a package: nothing appears in BUILD_DIR.
 case_wrong_kernel_src() {
+	local b=$tmp/b-src
 	mkdir -p "$tmp/notakernel"
-	expect_fail wrong-kernel-src "KERNEL_SRC=$tmp/notakernel is not a kernel source tree \(no arch/um/Makefile\)" \
-		env KERNEL_SRC="$tmp/notakernel" BUILD_DIR="$tmp/build" bash "$S/test.sh"
+	expect_fail wrong-kernel-src "^test.sh: KERNEL_SRC=$tmp/notakernel is not a kernel source tree \(no arch/um/Makefile\); point it at a Linux source tree$" \
+		env KERNEL_SRC="$tmp/notakernel" BUILD_DIR="$b" bash "$S/test.sh"
+	expect_fail wrong-kernel-src-missing "^test.sh: KERNEL_SRC=$tmp/nosuch is not a kernel source tree \(no such directory\); point it at a Linux source tree$" \
+		env KERNEL_SRC="$tmp/nosuch" BUILD_DIR="$b" bash "$S/test.sh"
+	# The build dirs are named by KERNEL_VERSION: a 6.12 tree with 7.2's
+	# would reconfigure the 7.2 kernel.
+	fake_tree "$tmp/k612"
+	expect_fail wrong-kernel-src-version "^test.sh: KERNEL_SRC=$tmp/k612 is a 6.12 tree, but KERNEL_VERSION is 7.2, which names the build dirs: set KERNEL_VERSION=6.12$" \
+		env KERNEL_SRC="$tmp/k612" KERNEL_VERSION=7.2 BUILD_DIR="$b" bash "$S/test.sh"
+	[[ ! -e $b ]] || fail_case "wrong-kernel-src: created $b: $(find "$b" | head -n 3)"
 }
 
 case_patch_refused() {
@@ -744,8 +755,10 @@ case_unprivileged() {
 	((EUID != 0)) || chown -R "$user:" "$b3"
 	# The user's own PATH and a ccache dir it can write; Kconfig notices
 	# tools of the invoking user's PATH missing and the build relinks.
+	# KERNEL_VERSION goes along: it names the build dirs copied in, and
+	# setpriv --reset-env drops it.
 	if ! "${as[@]}" env PATH=/usr/local/bin:/usr/bin:/bin HOME=/nonexistent \
-		CCACHE_DIR="$b3/.ccache" BUILD_DIR="$b3" KERNEL_SRC="$src" \
+		CCACHE_DIR="$b3/.ccache" BUILD_DIR="$b3" KERNEL_SRC="$src" KERNEL_VERSION="$KERNEL_VERSION" \
 		TESTS=migrate,range_fault bash "$S/test.sh" >"$tmp/u.out" 2>&1; then
 		fail_case "unprivileged: make test as $user failed: $(tail -n 5 "$tmp/u.out")"
 	fi
