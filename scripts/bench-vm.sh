@@ -31,6 +31,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 runs=${BENCH_RUNS:-5}
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS=$runs is not a positive number"
+check_settings UMHMM_TIMEOUT
 timeout_s=${UMHMM_TIMEOUT:-600}
 s=$UMHMM_ROOT/scripts
 

@@ -8,6 +8,10 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# make test and make selftests check these too, but the second only after
+# the first has built and run.
+check_settings UMHMM_TIMEOUT JOBS TESTS SELFTESTS_MIN_PASS UMHMM_CPU UMHMM_FAULT_AROUND_BYTES
+
 s=$UMHMM_ROOT/scripts
 latest() {
 	readlink -f "$BUILD_DIR/results/latest"

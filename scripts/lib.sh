@@ -258,6 +258,58 @@ select_suites() {
 	printf '%s\n' "${chosen[@]}"
 }
 
+# check_settings NAME...: refuse, in one line naming it, a setting NAME of
+# the environment that would otherwise be read only after the kernel is
+# built (run.sh reads most of them, once per UML instance). Entry scripts
+# call it before they lock, make a results dir or build; an empty value is
+# an unset one.
+check_settings() {
+	local name val f
+	local -a names=()
+	for name in "$@"; do
+		val=${!name:-}
+		[[ -n $val ]] || continue
+		case $name in
+		UMHMM_TIMEOUT)
+			[[ $val =~ ^[1-9][0-9]*$ ]] ||
+				die "UMHMM_TIMEOUT=$val is not a positive whole number of seconds: set e.g. UMHMM_TIMEOUT=600, or unset it for the default"
+			;;
+		JOBS)
+			[[ $val =~ ^[1-9][0-9]*$ ]] ||
+				die "JOBS=$val is not a positive whole number of UML instances: set e.g. JOBS=2, or unset it for one per CPU"
+			;;
+		SELFTESTS_MIN_PASS)
+			[[ $val =~ ^[0-9]+$ ]] ||
+				die "SELFTESTS_MIN_PASS=$val is not a whole number of cases: set e.g. SELFTESTS_MIN_PASS=20, or unset it for the default"
+			;;
+		UMHMM_CPU)
+			[[ $val == none || $val =~ ^[0-9]+$ ]] ||
+				die "UMHMM_CPU=$val is not a CPU number or none: set e.g. UMHMM_CPU=0, or unset it for one this process may use"
+			;;
+		UMHMM_FAULT_AROUND_BYTES)
+			if [[ ! $val =~ ^[1-9][0-9]{0,6}$ ]] || ((val > 2097152)); then
+				die "UMHMM_FAULT_AROUND_BYTES=$val is not a size in bytes up to 2097152 (empty: the kernel's default)"
+			fi
+			;;
+		TESTS)
+			# The names tests/Makefile gives the suites it builds.
+			shopt -s nullglob
+			for f in "$UMHMM_ROOT"/tests/test_*.c; do
+				f=${f##*/}
+				names+=("${f%.c}")
+			done
+			for f in "$UMHMM_ROOT"/tests/regress/*.c; do
+				f=${f##*/}
+				names+=("regress-${f%.c}")
+			done
+			shopt -u nullglob
+			select_suites "${names[@]}" >/dev/null
+			;;
+		*) die "check_settings: no rule for $name" ;;
+		esac
+	done
+}
+
 # --- The patch series -------------------------------------------------------
 #
 # A tree is expected to carry a prefix of the series (patches 1..k): that is

@@ -41,11 +41,9 @@ results=$1
 shift 2
 
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || die "-t wants a whole number of seconds, not '$timeout_s'"
+check_settings UMHMM_FAULT_AROUND_BYTES UMHMM_CPU
 # Why 256 KiB: where it goes on the kernel command line, below.
 fault_around=${UMHMM_FAULT_AROUND_BYTES-262144}
-if [[ -n $fault_around ]] && { [[ ! $fault_around =~ ^[1-9][0-9]{0,6}$ ]] || ((fault_around > 2097152)); }; then
-	die "UMHMM_FAULT_AROUND_BYTES=$fault_around is not a size in bytes up to 2097152 (empty: the kernel's default)"
-fi
 [[ -x $kernel ]] || die "no UML kernel at $kernel: build it first (make test builds it)"
 kernel=$(cd "$(dirname "$kernel")" && pwd -P)/$(basename "$kernel")
 
@@ -247,7 +245,6 @@ if [[ -z $cpu ]]; then
 	cpu=${allowed[slot % ${#allowed[@]}]}
 fi
 if [[ $cpu != none ]]; then
-	[[ $cpu =~ ^[0-9]+$ ]] || die "UMHMM_CPU=$cpu is not a CPU number (or none)"
 	command -v taskset >/dev/null || die "taskset is missing (util-linux): run scripts/deps.sh"
 	pin=(taskset -c "$cpu")
 fi

@@ -16,6 +16,9 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# A wrong setting costs one line here, not a kernel build first.
+check_settings UMHMM_TIMEOUT JOBS SELFTESTS_MIN_PASS UMHMM_CPU UMHMM_FAULT_AROUND_BYTES
+
 lock "$FLAVOR$KTAG"
 new_results_dir
 
@@ -25,7 +28,6 @@ case $(kernel_version "$SRC") in
 7.2) min_pass=${SELFTESTS_MIN_PASS:-25} ;;
 *) min_pass=${SELFTESTS_MIN_PASS:-26} ;;
 esac
-[[ $min_pass =~ ^[0-9]+$ ]] || die "SELFTESTS_MIN_PASS=$min_pass is not a number"
 
 build_hmm_tests "$SRC"
 hmm_bin=$HMM_TESTS_BIN

@@ -11,6 +11,8 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# A wrong setting costs one line here, not a kernel build first.
+check_settings UMHMM_TIMEOUT JOBS TESTS UMHMM_CPU UMHMM_FAULT_AROUND_BYTES
 jobs=$(instance_count)
 timeout_s=${UMHMM_TIMEOUT:-300}
 

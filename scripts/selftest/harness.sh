@@ -206,6 +206,26 @@ case_bad_fault_around() {
 	[[ ! -e $tmp/r-fa ]] || fail_case "bad-fault-around: created the results dir"
 }
 
+# A wrong setting is refused in one line naming it, before a lock, a
+# results dir or a build: make test used to build the kernel first, then
+# fail in every UML instance on run.sh's -t.
+case_bad_settings() {
+	local b=$tmp/b-set
+	expect_fail bad-timeout "^test.sh: UMHMM_TIMEOUT=10m is not a positive whole number of seconds: set e.g. UMHMM_TIMEOUT=600, or unset it for the default$" \
+		env UMHMM_TIMEOUT=10m BUILD_DIR="$b" bash "$S/test.sh"
+	expect_fail bad-tests "^test.sh: TESTS: no suite matches 'nosuch' \(known: test_[a-z_]+ .*regress-[a-z_0-9]+\)$" \
+		env TESTS=migrate,nosuch BUILD_DIR="$b" bash "$S/test.sh"
+	expect_fail bad-fault-around-early "^test.sh: UMHMM_FAULT_AROUND_BYTES=4M is not a size in bytes up to 2097152 \(empty: the kernel's default\)$" \
+		env UMHMM_FAULT_AROUND_BYTES=4M BUILD_DIR="$b" bash "$S/test.sh"
+	expect_fail bad-jobs "^selftests.sh: JOBS=two is not a positive whole number of UML instances: set e.g. JOBS=2, or unset it for one per CPU$" \
+		env JOBS=two BUILD_DIR="$b" bash "$S/selftests.sh"
+	expect_fail bad-min-pass "^selftests.sh: SELFTESTS_MIN_PASS=all is not a whole number of cases: set e.g. SELFTESTS_MIN_PASS=20, or unset it for the default$" \
+		env SELFTESTS_MIN_PASS=all BUILD_DIR="$b" bash "$S/selftests.sh"
+	expect_fail bad-cpu "^fuzz.sh: UMHMM_CPU=first is not a CPU number or none: set e.g. UMHMM_CPU=0, or unset it for one this process may use$" \
+		env UMHMM_CPU=first BUILD_DIR="$b" bash "$S/fuzz.sh"
+	[[ ! -e $b ]] || fail_case "bad-settings: created $b: $(find "$b" | head -n 3)"
+}
+
 case_unknown_tests() {
 	local d=$tmp/suites
 	mkdir -p "$d"
@@ -788,7 +808,7 @@ case_unprivileged() {
 	[[ -z $created ]] || userdel "$user" 2>/dev/null || true
 }
 
-all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space bad_fault_around patch_refused unknown_tests config_mismatch bench_vm_input job_fails fault_around suite_failure failure_location splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
+all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space bad_fault_around bad_settings patch_refused unknown_tests config_mismatch bench_vm_input job_fails fault_around suite_failure failure_location splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
