@@ -363,7 +363,11 @@ gcov_unpack "$results"
 fail=
 if [[ -e $flag ]]; then
 	rm -f "$flag"
-	info "timeout after $timeout_s s (console: $console)"
+	# What hung: the last "umhmm: running NAME" marker, as report_splats
+	# names the test of a splat.
+	running=
+	[[ ! -s $console ]] || running=$(sed -n 's/.*umhmm: running //p' "$console" | tail -n 1)
+	info "timeout after $timeout_s s while running ${running:-no suite yet (boot, init or a job that names none)} (console: $console)"
 	fail=1
 elif [[ ! -s $results/exit-status ]]; then
 	info "the job did not finish: kernel crash or hang? see $console (UML exit status $uml_rc)"

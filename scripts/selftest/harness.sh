@@ -447,10 +447,11 @@ case_real_oops() {
 		fail_case "real-oops: the running test was not named"
 }
 
-# A task stuck in the kernel for good: killed at the timeout and reported.
+# A task stuck in the kernel for good: killed at the timeout and reported,
+# naming the test that hung.
 case_real_hang() {
 	run_trigger hang 10 || return 0
-	grep -q 'timeout after 10 s' "$tmp/err" ||
+	grep -q 'timeout after 10 s while running real_hang_case' "$tmp/err" ||
 		fail_case "real-hang: the timeout was not reported: $(<"$tmp/err")"
 }
 
@@ -647,10 +648,13 @@ case_repeated_failures() {
 case_timeout() {
 	local k umid left=()
 	k=$(uml_kernel)
-	if bash "$S/run.sh" -t 5 -k "$k" "$tmp/r-timeout" -- sleep 600 >/dev/null 2>"$tmp/err"; then
+	if bash "$S/run.sh" -t 5 -k "$k" "$tmp/r-timeout" -- bash -c '
+		echo "umhmm: running fake_sleeper" >/dev/kmsg
+		exec sleep 600' >/dev/null 2>"$tmp/err"; then
 		fail_case "timeout: run.sh succeeded for a job that sleeps past -t 5"
 	fi
-	grep -q 'timeout after 5 s' "$tmp/err" || fail_case "timeout: not reported: $(<"$tmp/err")"
+	grep -q 'timeout after 5 s while running fake_sleeper' "$tmp/err" ||
+		fail_case "timeout: not reported with the test that hung: $(<"$tmp/err")"
 	umid=$(<"$tmp/r-timeout/umid")
 	mapfile -t left < <(leftovers "$umid")
 	((${#left[@]} == 0)) || fail_case "timeout: processes of $umid remain: ${left[*]}"
