@@ -74,7 +74,7 @@ run_suites() {
 		"$s/run-suites" "${SUITES[@]}" >"$dir.log" 2>&1 || ok=1
 	compgen -G "$dir/*.tap" >/dev/null ||
 		die "the VM wrote no test results (log: $dir.log, console: $dir/console.log)"
-	UMHMM_KOBJ=$BUILD_DIR/vm bash "$s/coverage.sh" "$SRC" "$dir" >"$dir.coverage.log" 2>&1 ||
+	UMHMM_KOBJ=$BUILD_DIR/vm$KTAG bash "$s/coverage.sh" "$SRC" "$dir" >"$dir.coverage.log" 2>&1 ||
 		die "the coverage report of the VM's run failed (log: $dir.coverage.log)"
 	return "$ok"
 }
@@ -116,7 +116,7 @@ for ((i = 1; i <= runs; i++)); do
 	sample hmm-tests "$(phase_in "$PHASE_LOG" selftests)"
 
 	if [[ ${BENCH_COLD:-0} == 1 ]]; then
-		rm -rf "${BUILD_DIR:?}/vm"
+		rm -rf "${BUILD_DIR:?}/vm$KTAG"
 		t0=$(now_us)
 		CCACHE_DISABLE=1 bash "$s/vm-kernel.sh" "$SRC" >/dev/null 2>&1 ||
 			die "cold build of the VM kernel failed (run $i)"

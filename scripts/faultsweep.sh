@@ -19,7 +19,7 @@ max_steps=${FAULTSWEEP_MAX_STEPS:-2000}
 [[ $max_steps =~ ^[1-9][0-9]*$ ]] || die "FAULTSWEEP_MAX_STEPS=$max_steps is not a positive number"
 check_settings UMHMM_TIMEOUT UMHMM_CPU UMHMM_FAULT_AROUND_BYTES
 
-lock "$FLAVOR"
+lock "$FLAVOR$KTAG"
 new_results_dir
 build_kernel
 for o in CONFIG_FAULT_INJECTION CONFIG_FAILSLAB CONFIG_FAIL_PAGE_ALLOC CONFIG_FAULT_INJECTION_DEBUG_FS; do

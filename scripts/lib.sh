@@ -98,7 +98,7 @@ if [[ -n ${KERNEL_SRC:-} ]]; then
 	unset _l _umhmm_v _umhmm_p
 fi
 # UMHMM_KOBJ names another Kbuild output directory: make bench-vm reads
-# the coverage of its x86_64 kernel ($BUILD_DIR/vm) with coverage.sh.
+# the coverage of its x86_64 kernel ($BUILD_DIR/vm$KTAG) with coverage.sh.
 KOBJ=${UMHMM_KOBJ:-$BUILD_DIR/$FLAVOR$KTAG}
 case $KOBJ in
 /*) ;;
@@ -919,7 +919,7 @@ kbuild_failed() {
 }
 
 # build_suites SRC: umhmm's libcheck suites, built once into
-# $BUILD_DIR/tests for every flavor and route; sets SUITES to their paths.
+# $BUILD_DIR/tests$KTAG for every flavor and route; sets SUITES to their paths.
 build_suites() {
 	local src=$1 list=$BUILD_DIR/tests$KTAG/suites.list
 	phase_begin tests-build

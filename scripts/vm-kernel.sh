@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Configure and build the comparison VM's kernel for make bench-vm: the
 # same tree as the UML kernel (patched by prepare.sh, drivers/umhmm
-# included), for x86_64, in $BUILD_DIR/vm. Incremental like build.sh; the
-# configuration is remade only when its inputs change.
+# included), for x86_64, in $BUILD_DIR/vm$KTAG. Incremental like build.sh;
+# the configuration is remade only when its inputs change.
 #
 #   vm-kernel.sh SRC        prints the path of the bzImage
 #
@@ -14,14 +14,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 src=${1:-}
 require_kernel_tree "$src"
 src=$(cd "$src" && pwd -P)
-obj=$BUILD_DIR/vm
+obj=$BUILD_DIR/vm$KTAG
 
 fragments=("$UMHMM_ROOT/vm/configs/x86_64.config" "$UMHMM_ROOT/uml/configs/coverage.config")
 for f in "${fragments[@]}"; do
 	[[ -f $f ]] || die "missing config fragment ${f#"$UMHMM_ROOT"/}"
 done
 
-lock vm
+lock "vm$KTAG"
 
 stamp=$obj/.umhmm-config-stamp
 hash=$({

@@ -50,7 +50,7 @@ qemu="qemu-system-x86_64"
 command -v "$qemu" >/dev/null || die "$qemu is missing: run scripts/deps.sh vm"
 command -v busybox >/dev/null || die "busybox is missing: run scripts/deps.sh vm"
 command -v cpio >/dev/null || die "cpio is missing: run scripts/deps.sh vm"
-image=$BUILD_DIR/vm/arch/x86/boot/bzImage
+image=$BUILD_DIR/vm$KTAG/arch/x86/boot/bzImage
 [[ -f $image ]] || die "no VM kernel at $image: build it with scripts/vm-kernel.sh"
 
 # kvm_works: a KVM guest must reach the kernel's panic for want of a root
@@ -107,10 +107,10 @@ files=("$(command -v bash)" "$(command -v busybox)" "$UMHMM_ROOT/scripts/lib.sh"
 	"$UMHMM_ROOT/scripts/run-suites" "$UMHMM_ROOT/scripts/run-hmm-tests")
 # The suites and hmm-tests go in whatever the job, so that one base archive
 # serves every job.
-if [[ -s $BUILD_DIR/tests/suites.list ]]; then
-	mapfile -t -O "${#files[@]}" files <"$BUILD_DIR/tests/suites.list"
+if [[ -s $BUILD_DIR/tests$KTAG/suites.list ]]; then
+	mapfile -t -O "${#files[@]}" files <"$BUILD_DIR/tests$KTAG/suites.list"
 fi
-[[ ! -x $BUILD_DIR/selftests/hmm-tests ]] || files+=("$BUILD_DIR/selftests/hmm-tests")
+[[ ! -x $BUILD_DIR/selftests$KTAG/hmm-tests ]] || files+=("$BUILD_DIR/selftests$KTAG/hmm-tests")
 for a in "$@"; do
 	if [[ $a == /* && -f $a ]]; then
 		files+=("$a")

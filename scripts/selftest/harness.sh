@@ -553,7 +553,7 @@ case_jobs() {
 # its path; returns 1 after skip_case when it cannot be built or lacks
 # OPTION.
 debug_kernel() {
-	local option=$1 kobj=$BUILD_DIR/debug log=$tmp/debug-build.log
+	local option=$1 kobj=$BUILD_DIR/debug$KTAG log=$tmp/debug-build.log
 	DEBUG_KERNEL=
 	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
 		skip_case "needs the umhmm debug kernel, not UMHMM_SELFTEST_KERNEL"
@@ -692,10 +692,10 @@ copy_build() {
 	src=$(bash "$S/kernel-source.sh") || return 1
 	rm -rf "$b"
 	mkdir -p "$b"
-	cp -a "$KOBJ" "$b/$FLAVOR" || return 1
+	cp -a "$KOBJ" "$b/$FLAVOR$KTAG" || return 1
 	# The suites too; the list names binaries by path, so it is remade.
-	cp -a "$BUILD_DIR/tests" "$b/tests" || return 1
-	rm -f "$b/tests/suites.list"
+	cp -a "$BUILD_DIR/tests$KTAG" "$b/tests$KTAG" || return 1
+	rm -f "$b/tests$KTAG/suites.list"
 	printf '%s\n' "$src"
 }
 
@@ -737,7 +737,7 @@ case_concurrent() {
 		'BEGIN { exit !(s1 < e2 && s2 < e1) }'; then
 		fail_case "concurrent: the two UML runs did not overlap"
 	fi
-	if grep -q '^  CC ' "$b2/$FLAVOR/build.log"; then
+	if grep -q '^  CC ' "$b2/$FLAVOR$KTAG/build.log"; then
 		fail_case "concurrent: the copied build dir recompiled the kernel"
 	fi
 	rm -rf "$b2"
@@ -779,17 +779,18 @@ case_unprivileged() {
 	((EUID != 0)) || chown -R "$user:" "$b3"
 	# The user's own PATH and a ccache dir it can write; Kconfig notices
 	# tools of the invoking user's PATH missing and the build relinks.
-	# KERNEL_VERSION goes along: it names the build dirs copied in, and
-	# setpriv --reset-env drops it.
+	# FLAVOR and KERNEL_VERSION go along: they name the build dirs copied
+	# in, and setpriv --reset-env drops them.
 	if ! "${as[@]}" env PATH=/usr/local/bin:/usr/bin:/bin HOME=/nonexistent \
-		CCACHE_DIR="$b3/.ccache" BUILD_DIR="$b3" KERNEL_SRC="$src" KERNEL_VERSION="$KERNEL_VERSION" \
+		CCACHE_DIR="$b3/.ccache" BUILD_DIR="$b3" KERNEL_SRC="$src" \
+		FLAVOR="$FLAVOR" KERNEL_VERSION="$KERNEL_VERSION" \
 		TESTS=migrate,range_fault bash "$S/test.sh" >"$tmp/u.out" 2>&1; then
 		fail_case "unprivileged: make test as $user failed: $(tail -n 5 "$tmp/u.out")"
 	fi
 	grep -q 'passed, 0 failed' "$tmp/u.out" || fail_case "unprivileged: no passing summary as $user"
 
 	# Inside UML: / refuses a write, the results dir takes one.
-	k=$b3/$FLAVOR/linux r=$b3/results/rw probe=/umhmm-rw-probe-$$
+	k=$b3/$FLAVOR$KTAG/linux r=$b3/results/rw probe=/umhmm-rw-probe-$$
 	"${as[@]}" mkdir -p "$r"
 	# shellcheck disable=SC2016 # expanded inside UML
 	if ! "${as[@]}" env PATH=/usr/local/bin:/usr/bin:/bin BUILD_DIR="$b3" bash "$S/run.sh" -t 60 -k "$k" "$r" -- bash -c '
