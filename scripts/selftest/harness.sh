@@ -13,7 +13,45 @@ S=$UMHMM_ROOT/scripts
 # where it looks; the jobs case asks for JOBS=2 itself.
 export JOBS=1
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/umhmm-selftest.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+
+# A Ctrl-C or a failure midway must leave nothing behind. Background runs
+# ignore SIGINT (bash starts them so when job control is off), and a make
+# test stopped alone leaves its run.sh and UML running: each gets a
+# process group of its own (setsid, which does not fork here, as a
+# background job of a script never leads its group) that cleanup stops
+# whole. Then the build dirs the cases make, and a user the run created.
+declare -A spawned=()
+made_user=
+cleanup() {
+	local p
+	for p in "${!spawned[@]}"; do
+		kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${!spawned[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$tmp" "$BUILD_DIR/selftest-suites" "$BUILD_DIR/selftest-concurrent" \
+		"$BUILD_DIR/selftest-unprivileged"
+	[[ -z $made_user ]] || userdel "$made_user" 2>/dev/null || true
+	return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# spawn CMD...: CMD in the background, its pid in SPAWNED; reap PID waits
+# for it, with its exit status. Redirect spawn as CMD.
+spawn() {
+	setsid "$@" &
+	SPAWNED=$!
+	spawned[$SPAWNED]=1
+}
+
+reap() {
+	local rc=0
+	wait "$1" || rc=$?
+	unset "spawned[$1]"
+	return "$rc"
+}
 
 # expect_fail NAME REGEX CMD...: CMD must exit non-zero and print exactly
 # one line on stderr, matching REGEX. Sets OUT to that output.
@@ -503,8 +541,8 @@ case_jobs() {
 	fi
 	# A TERM to make test stops both instances: nothing of either is left.
 	local p umids=() left=() u i
-	JOBS=2 TESTS=errors,migrate bash "$S/test.sh" >"$tmp/jobs-int.out" 2>&1 &
-	p=$!
+	spawn env JOBS=2 TESTS=errors,migrate bash "$S/test.sh" >"$tmp/jobs-int.out" 2>&1
+	p=$SPAWNED
 	# Once both UMLs run (bounded to 30 s): their umids, and processes.
 	for ((i = 0; i < 300; i++)); do
 		r=$(readlink -f "$BUILD_DIR/results/latest")
@@ -519,7 +557,7 @@ case_jobs() {
 		sleep 0.1
 	done
 	kill -TERM "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
+	reap "$p" 2>/dev/null || true
 	if ((${#umids[@]} != 2)); then
 		fail_case "jobs: the two instances never started ($r)"
 	else
@@ -664,8 +702,8 @@ case_timeout() {
 case_interrupted() {
 	local k p umid left=() i
 	k=$(uml_kernel)
-	bash "$S/run.sh" -t 120 -k "$k" "$tmp/r-int" -- sleep 100 >/dev/null 2>&1 &
-	p=$!
+	spawn bash "$S/run.sh" -t 120 -k "$k" "$tmp/r-int" -- sleep 100 >/dev/null 2>&1
+	p=$SPAWNED
 	# Interrupt once UML runs: poll for its processes, bounded to 10 s.
 	for ((i = 0; i < 100; i++)); do
 		if [[ -s $tmp/r-int/umid ]]; then
@@ -676,7 +714,7 @@ case_interrupted() {
 	done
 	left=()
 	kill -TERM "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
+	reap "$p" 2>/dev/null || true
 	umid=$(<"$tmp/r-int/umid")
 	mapfile -t left < <(leftovers "$umid")
 	((${#left[@]} == 0)) || fail_case "interrupted: processes of $umid remain: ${left[*]}"
@@ -710,12 +748,12 @@ case_concurrent() {
 		return 0
 	fi
 	src=$(copy_build "$b2") || { fail_case "concurrent: cannot copy the kernel build to $b2"; return; }
-	TESTS=$suites bash "$S/test.sh" >"$tmp/c1.out" 2>&1 &
-	p1=$!
-	BUILD_DIR=$b2 KERNEL_SRC=$src TESTS=$suites bash "$S/test.sh" >"$tmp/c2.out" 2>&1 &
-	p2=$!
-	wait "$p1" || rc1=$?
-	wait "$p2" || rc2=$?
+	spawn env TESTS="$suites" bash "$S/test.sh" >"$tmp/c1.out" 2>&1
+	p1=$SPAWNED
+	spawn env BUILD_DIR="$b2" KERNEL_SRC="$src" TESTS="$suites" bash "$S/test.sh" >"$tmp/c2.out" 2>&1
+	p2=$SPAWNED
+	reap "$p1" || rc1=$?
+	reap "$p2" || rc2=$?
 	((rc1 == 0)) || fail_case "concurrent: the run in $BUILD_DIR failed: $(tail -n 5 "$tmp/c1.out")"
 	((rc2 == 0)) || fail_case "concurrent: the run in $b2 failed: $(tail -n 5 "$tmp/c2.out")"
 	r1=$(sed -n 's/^test.sh: results: //p' "$tmp/c1.out")
@@ -751,7 +789,7 @@ case_concurrent() {
 # write there fails, while the results dir takes writes, which land on
 # the host owned by that user.
 case_unprivileged() {
-	local user b3=$BUILD_DIR/selftest-unprivileged src k r probe created=
+	local user b3=$BUILD_DIR/selftest-unprivileged src k r probe
 	local -a as=()
 	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
 		skip_case "needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL"
@@ -759,6 +797,8 @@ case_unprivileged() {
 	fi
 	if ((EUID == 0)); then
 		user=umhmm-test
+		command -v setpriv >/dev/null ||
+			{ skip_case "running as root without setpriv: cannot switch to $user"; return 0; }
 		if ! id -u "$user" >/dev/null 2>&1; then
 			if ! command -v useradd >/dev/null; then
 				skip_case "running as root without useradd: no unprivileged user to run as"
@@ -767,10 +807,9 @@ case_unprivileged() {
 			useradd --system --no-create-home --home-dir /nonexistent \
 				--shell /usr/sbin/nologin "$user" ||
 				{ fail_case "unprivileged: useradd $user failed"; return; }
-			created=1
+			# Removed by cleanup, however the case ends.
+			made_user=$user
 		fi
-		command -v setpriv >/dev/null ||
-			{ skip_case "running as root without setpriv: cannot switch to $user"; return 0; }
 		as=(setpriv "--reuid=$user" "--regid=$user" --init-groups --reset-env --)
 	else
 		user=$(id -un)
@@ -810,7 +849,6 @@ case_unprivileged() {
 	[[ ! -e $r/probe || $(stat -c %U "$r/probe") == "$user" ]] ||
 		fail_case "unprivileged: the results file is not owned by $user"
 	rm -rf "$b3"
-	[[ -z $created ]] || userdel "$user" 2>/dev/null || true
 }
 
 all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space bad_fault_around bad_settings patch_refused unknown_tests config_mismatch bench_vm_input job_fails fault_around suite_failure failure_location splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
