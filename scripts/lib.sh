@@ -74,29 +74,6 @@ KERNEL_VERSION=${KERNEL_VERSION:-$DEFAULT_KERNEL_VERSION}
 KTAG=
 [[ $KERNEL_VERSION == "$DEFAULT_KERNEL_VERSION" ]] || KTAG=-$KERNEL_VERSION
 
-# KERNEL_SRC=/path: the user's tree, checked here so that a wrong path is
-# refused before packages are installed, a lock taken or a results dir
-# made. KTAG comes from KERNEL_VERSION, so a tree of another version would
-# reconfigure and rebuild that version's build dirs: it is refused too.
-if [[ -n ${KERNEL_SRC:-} ]]; then
-	[[ -d $KERNEL_SRC ]] ||
-		die "KERNEL_SRC=$KERNEL_SRC is not a kernel source tree (no such directory); point it at a Linux source tree"
-	[[ -f $KERNEL_SRC/arch/um/Makefile && -f $KERNEL_SRC/Makefile ]] ||
-		die "KERNEL_SRC=$KERNEL_SRC is not a kernel source tree (no arch/um/Makefile); point it at a Linux source tree"
-	_umhmm_v='' _umhmm_p=''
-	while IFS= read -r _l && [[ -z $_umhmm_v || -z $_umhmm_p ]]; do
-		if [[ $_l =~ ^VERSION[[:space:]]*=[[:space:]]*([0-9]+) ]]; then
-			_umhmm_v=${BASH_REMATCH[1]}
-		elif [[ $_l =~ ^PATCHLEVEL[[:space:]]*=[[:space:]]*([0-9]+) ]]; then
-			_umhmm_p=${BASH_REMATCH[1]}
-		fi
-	done <"$KERNEL_SRC/Makefile"
-	[[ -n $_umhmm_v && -n $_umhmm_p ]] ||
-		die "KERNEL_SRC=$KERNEL_SRC is not a kernel source tree (no VERSION/PATCHLEVEL in Makefile); point it at a Linux source tree"
-	[[ $_umhmm_v.$_umhmm_p == "$KERNEL_VERSION" ]] ||
-		die "KERNEL_SRC=$KERNEL_SRC is a $_umhmm_v.$_umhmm_p tree, but KERNEL_VERSION is $KERNEL_VERSION, which names the build dirs: set KERNEL_VERSION=$_umhmm_v.$_umhmm_p"
-	unset _l _umhmm_v _umhmm_p
-fi
 # UMHMM_KOBJ names another Kbuild output directory: make bench-vm reads
 # the coverage of its x86_64 kernel ($BUILD_DIR/vm$KTAG) with coverage.sh.
 KOBJ=${UMHMM_KOBJ:-$BUILD_DIR/$FLAVOR$KTAG}
@@ -198,6 +175,24 @@ kernel_full_version() {
 	s=$(sed -n 's/^SUBLEVEL[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' "$mk" | head -n1)
 	printf '%s.%s\n' "$(kernel_version "$1")" "${s:-0}"
 }
+
+# KERNEL_SRC=/path: the user's tree, checked as lib.sh is sourced so that
+# a wrong path is refused before packages are installed, a lock taken or a
+# results dir made. KTAG comes from KERNEL_VERSION, so a tree of another
+# version would reconfigure and rebuild that version's build dirs: it is
+# refused too.
+check_kernel_src() {
+	local v
+	[[ -n ${KERNEL_SRC:-} ]] || return 0
+	[[ -d $KERNEL_SRC ]] ||
+		die "KERNEL_SRC=$KERNEL_SRC is not a kernel source tree (no such directory); point it at a Linux source tree"
+	[[ -f $KERNEL_SRC/arch/um/Makefile && -f $KERNEL_SRC/Makefile ]] ||
+		die "KERNEL_SRC=$KERNEL_SRC is not a kernel source tree (no arch/um/Makefile); point it at a Linux source tree"
+	v=$(kernel_version "$KERNEL_SRC") || exit 1
+	[[ $v == "$KERNEL_VERSION" ]] ||
+		die "KERNEL_SRC=$KERNEL_SRC is a $v tree, but KERNEL_VERSION is $KERNEL_VERSION, which names the build dirs: set KERNEL_VERSION=$v"
+}
+check_kernel_src
 
 # Sanity check used by every stage that receives SRC as an argument.
 require_kernel_tree() {
