@@ -210,6 +210,11 @@ kill_run() {
 cleanup() {
 	kill_run
 	rm -f "${swap_img:-}" "${bar_img:-}"
+	# UML removes its pid file and mconsole socket only when it shuts down;
+	# a killed run leaves them, and the shared fallback dir would fill.
+	if [[ -n ${uml_dir:-} && -n ${umid:-} ]]; then
+		rm -rf -- "${uml_dir:?}/${umid:?}"
+	fi
 	if [[ -n ${watchdog_pid:-} ]]; then
 		kill "$watchdog_pid" 2>/dev/null || true
 	fi
