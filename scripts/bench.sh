@@ -41,6 +41,9 @@ runs=${BENCH_RUNS:-5}
 check_settings UMHMM_TIMEOUT JOBS TESTS SELFTESTS_MIN_PASS UMHMM_CPU UMHMM_FAULT_AROUND_BYTES
 s=$UMHMM_ROOT/scripts
 bash "$s/deps.sh" bench || exit 1
+# No other run of this flavor may rebuild (or, for the cold build, delete)
+# the kernel objects while they are timed; the steps take the lock again.
+lock "$FLAVOR$KTAG"
 
 # Build and run once first: the loop measures the incremental case.
 bash "$s/test.sh" >/dev/null 2>&1 || die "make test fails: fix it before benchmarking"
@@ -56,6 +59,9 @@ new_results_dir
 bench_out=$RESULTS
 samples=$bench_out/samples.tsv
 : >"$samples"
+# Each timed step names its results dir here (lib.sh's new_results_dir).
+last_step=$bench_out/last-step
+export UMHMM_RESULTS_TO=$last_step
 
 # cold_build: configure and build the kernel from scratch without ccache;
 # prints the CPU seconds (user + system) of both, as bash's time counts
@@ -70,23 +76,24 @@ cold_build() {
 	awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.1f\n", u + s }'
 }
 
-# The phases.tsv value of PHASE in the latest results directory.
+# The phases.tsv value of PHASE in the last step's results directory.
 phase_of() {
 	awk -F'\t' -v p="$1" '$1 == p { v = $2 } END { if (v == "") exit 1; print v }' \
-		"$BUILD_DIR/results/latest/phases.tsv"
+		"$(step_results "$last_step")/phases.tsv"
 }
 
 sample() {
 	printf '%s\t%s\n' "$1" "$2" >>"$samples"
 }
 
-# The host context switches perf counted in the latest run, if it did (a
+# The host context switches perf counted in the last step, if it did (a
 # JOBS=N run: summed over its instances; the [v] makes nullglob drop an
 # absent file).
 ctxsw() {
-	local r=$BUILD_DIR/results/latest n
+	local r n
 	local -a f=()
 	[[ -n ${UMHMM_PERF:-} ]] || return 0
+	r=$(step_results "$last_step")
 	shopt -s nullglob
 	f=("$r"/perf-stat.cs[v] "$r"/job*/perf-stat.csv)
 	shopt -u nullglob

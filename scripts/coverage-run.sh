@@ -13,17 +13,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 check_settings UMHMM_TIMEOUT JOBS TESTS SELFTESTS_MIN_PASS UMHMM_CPU UMHMM_FAULT_AROUND_BYTES
 
 s=$UMHMM_ROOT/scripts
-latest() {
-	readlink -f "$BUILD_DIR/results/latest"
-}
+# Both steps and the report share the kernel objects: no other run of this
+# flavor rebuilds them in between (the steps take the same lock again).
+lock "$FLAVOR$KTAG"
+steps=$(mktemp -d) || die "cannot create a temporary directory"
+trap 'rm -rf "$steps"' EXIT
 
 own_ok=1
-COVERAGE_PER_TEST=1 UMHMM_COVERAGE_REPORT=0 bash "$s/test.sh" || own_ok=
-own=$(latest)
+UMHMM_RESULTS_TO=$steps/test COVERAGE_PER_TEST=1 UMHMM_COVERAGE_REPORT=0 \
+	bash "$s/test.sh" || own_ok=
+own=$(step_results "$steps/test")
 up_ok=1
-bash "$s/selftests.sh" || up_ok=
-up=$(latest)
-[[ $own != "$up" ]] || die "hmm-tests left no results of its own"
+UMHMM_RESULTS_TO=$steps/selftests bash "$s/selftests.sh" || up_ok=
+up=$(step_results "$steps/selftests")
 
 new_results_dir
 mkdir -p "$RESULTS/gcov"

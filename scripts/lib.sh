@@ -406,11 +406,25 @@ new_results_dir() {
 	RESULTS=$BUILD_DIR/results/$id
 	mkdir -p "$RESULTS" || die "cannot create $RESULTS"
 	ln -sfn "$id" "$BUILD_DIR/results/latest"
+	# A script run as a step of another tells it its results dir here:
+	# latest is repointed by any run in this BUILD_DIR, of any flavor.
+	if [[ -n ${UMHMM_RESULTS_TO:-} ]]; then
+		printf '%s\n' "$RESULTS" >"$UMHMM_RESULTS_TO" ||
+			die "cannot write $UMHMM_RESULTS_TO"
+		unset UMHMM_RESULTS_TO
+	fi
 	PHASE_LOG=$RESULTS/phases.tsv
 	: >"$PHASE_LOG"
 	# Durations are only compared between runs of the same flavor.
 	printf '%s\n' "$FLAVOR" >"$RESULTS/flavor"
 	export RESULTS PHASE_LOG
+}
+
+# step_results FILE: the results dir a step announced in FILE (its
+# UMHMM_RESULTS_TO), or an error naming the step when it made none.
+step_results() {
+	[[ -s $1 ]] || die "${1##*/}: the step made no results dir"
+	printf '%s\n' "$(<"$1")"
 }
 
 # One line with every phase of this run, from PHASE_LOG.

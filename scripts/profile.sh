@@ -18,11 +18,16 @@ s=$UMHMM_ROOT/scripts
 bash "$s/deps.sh" profile || exit 1
 command -v perf >/dev/null || die "perf is missing although linux-perf is installed: is this Debian?"
 
+# The runs below share the kernel objects (the steps take the lock again).
+lock "$FLAVOR$KTAG"
+steps=$(mktemp -d) || die "cannot create a temporary directory"
+trap 'rm -rf "$steps"' EXIT
+
 # Host counters over the whole UML run: run.sh's UMHMM_PERF (perf stat
 # follows every process and thread UML starts).
-UMHMM_COVERAGE_REPORT=0 UMHMM_PERF=1 \
+UMHMM_RESULTS_TO=$steps/test UMHMM_COVERAGE_REPORT=0 UMHMM_PERF=1 \
 	bash "$s/test.sh" >/dev/null 2>&1 || die "make test failed under perf stat: run make test first"
-results=$(readlink -f "$BUILD_DIR/results/latest")
+results=$(step_results "$steps/test")
 out=$results/profile
 mkdir -p "$out"
 cp "$results/perf-stat.csv" "$out/perf-stat.csv" || die "perf stat wrote no counters in $results"
