@@ -21,7 +21,6 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "umhmm_test.h"
@@ -588,7 +587,7 @@ END_TEST
  */
 static int fd_of_exited_child(void)
 {
-	int to_child[2], from_child[2], child_fd, pidfd, fd, status;
+	int to_child[2], from_child[2], child_fd, pidfd, fd;
 	pid_t pid;
 
 	ck_assert_int_eq(pipe2(to_child, O_CLOEXEC), 0);
@@ -619,9 +618,7 @@ static int fd_of_exited_child(void)
 	close(pidfd);
 	close(to_child[1]);
 	/* The child's mm was released before it could be reaped. */
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "child: wait status %#x", status);
+	wait_child_ok(pid);
 	return fd;
 }
 

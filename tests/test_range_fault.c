@@ -493,23 +493,10 @@ START_TEST(test_read_hwpoison_efault)
 }
 END_TEST
 
-/*
- * Maps npages of the driver's BAR from offset off (pages): pfns without
- * struct page in a VM_MIXEDMAP vma (see umhmm.h). NULL, with the test
- * (the function test) skipped, where the kernel has no BAR.
- */
+/* npages of the BAR from page off, or NULL with the test skipped. */
 static unsigned char *bar_map(size_t npages, size_t off, const char *test)
 {
-	void *p = test_map_try(npages, PROT_READ | PROT_WRITE, MAP_SHARED, fd0,
-			       off * page_size);
-
-	if (p == MAP_FAILED && errno == ENODEV) {
-		umhmm_skip_at(test, "mmap of /dev/umhmm0: no BAR (UML iomem=%s,<file>, set by run.sh, 6.12 only)",
-			      UMHMM_BAR_NAME);
-		return NULL;
-	}
-	ck_assert_msg(p != MAP_FAILED, "mmap of the BAR: %s", strerror(errno));
-	return p;
+	return umhmm_bar_map(fd0, npages, off, test);
 }
 
 static void bar_unmap(unsigned char *p, size_t npages)

@@ -299,6 +299,22 @@ void wait_child_ok(pid_t pid)
 		      "child %d: status %#x", (int)pid, status);
 }
 
+unsigned char *umhmm_bar_map(int fd, size_t npages, size_t pgoff,
+			     const char *test)
+{
+	void *p = test_map_try(npages, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			       (off_t)pgoff * page_size);
+
+	if (p == MAP_FAILED && errno == ENODEV) {
+		umhmm_skip_at(test, "mmap of /dev/umhmm: no BAR (UML iomem=%s,<file>, set by run.sh, 6.12 only)",
+			      UMHMM_BAR_NAME);
+		return NULL;
+	}
+	ck_assert_msg(p != MAP_FAILED, "mmap of the BAR at page %zu: %s", pgoff,
+		      strerror(errno));
+	return p;
+}
+
 void snapshot(int fd, void *addr, size_t npages, unsigned char *state)
 {
 	ck_assert_uint_eq(umhmm_ok(fd, UMHMM_IOC_SNAPSHOT, addr, npages, state,

@@ -107,6 +107,13 @@ long first_nonzero(const void *buf, size_t size);
 void *test_malloc(size_t size);
 /* Reaps child pid and fails the test unless it exited with status 0. */
 void wait_child_ok(pid_t pid);
+/*
+ * Maps npages of the driver's BAR (see umhmm.h) from page pgoff:
+ * UMHMM_BAR_PFNMAP_PGOFF and on, the VM_PFNMAP window. NULL, with the
+ * test (the function test) skipped, where the kernel has no BAR.
+ */
+unsigned char *umhmm_bar_map(int fd, size_t npages, size_t pgoff,
+			     const char *test);
 
 #define ck_assert_pattern(buf, size, seed)				\
 	ck_assert_msg(pattern_mismatch(buf, size, seed) == -1,		\

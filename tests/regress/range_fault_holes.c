@@ -333,16 +333,10 @@ START_TEST(test_pfnmap)
 	struct umhmm_range r;
 
 	ck_assert_ptr_nonnull(data);
-	buf = test_map_try(NPAGES, PROT_READ | PROT_WRITE, MAP_SHARED, fd0,
-			   (off_t)UMHMM_BAR_PFNMAP_PGOFF * page_size);
-	if (buf == MAP_FAILED) {
-		int err = errno;
-
+	buf = umhmm_bar_map(fd0, NPAGES, UMHMM_BAR_PFNMAP_PGOFF, __func__);
+	if (!buf) {
 		free(data);
-		if (err == ENODEV)
-			umhmm_skip("mmap of /dev/umhmm0: no BAR (UML iomem=%s,<file>, set by run.sh, 6.12 only)",
-				   UMHMM_BAR_NAME);
-		ck_abort_msg("mmap of the BAR, VM_PFNMAP: %s", strerror(err));
+		return;
 	}
 	/* The BAR's own pages: what one window writes, the other reads. */
 	fill_pattern(buf, size, 908);
