@@ -620,9 +620,8 @@ enum umhmm_access { UMHMM_READ, UMHMM_WRITE, UMHMM_SNAPSHOT };
 
 /*
  * Mirror access through hmm_range_fault(): read or write the data of the
- * range as the device would by DMA, or record each page's state. The fd
- * may outlive the mm it mirrors (passed on, or inherited by a child):
- * faulting an mm whose last user is gone would race exit_mmap().
+ * range as the device would by DMA, or record each page's state. The
+ * caller holds a reference on the mm.
  */
 static int umhmm_access(struct umhmm_mirror *mirror, struct umhmm_range *r,
 			enum umhmm_access how, u8 *buf)
@@ -640,9 +639,6 @@ static int umhmm_access(struct umhmm_mirror *mirror, struct umhmm_range *r,
 	if (how != UMHMM_SNAPSHOT && !(r->flags & UMHMM_F_NOFAULT))
 		range.default_flags = HMM_PFN_REQ_FAULT |
 			(how == UMHMM_WRITE ? HMM_PFN_REQ_WRITE : 0);
-
-	if (!mmget_not_zero(mirror->notifier.mm))
-		return -ESRCH;
 
 	for (addr = r->addr; addr < end; addr = range.end) {
 		unsigned long i, n;
@@ -680,7 +676,6 @@ static int umhmm_access(struct umhmm_mirror *mirror, struct umhmm_range *r,
 		if (ret)
 			break;
 	}
-	mmput(mirror->notifier.mm);
 	return ret;
 }
 
@@ -989,8 +984,6 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 		args.flags = to_device ? MIGRATE_VMA_SELECT_SYSTEM :
 					 MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
 
-	if (!mmget_not_zero(mm))
-		return -ESRCH;
 	mmap_read_lock(mm);
 	for (addr = r->addr; addr < end; addr = args.end) {
 		struct vm_area_struct *vma = vma_lookup(mm, addr);
@@ -1065,7 +1058,6 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 	}
 	mmap_read_unlock(mm);
 	umhmm_stall_end(udev, st);
-	mmput(mm);
 	return ret;
 }
 
@@ -1078,8 +1070,6 @@ static int umhmm_exclusive(struct umhmm_mirror *mirror, struct umhmm_range *r,
 	struct page *pages[UMHMM_BATCH];
 	int ret = 0;
 
-	if (!mmget_not_zero(mm))
-		return -ESRCH;
 	mmap_read_lock(mm);
 	for (addr = r->addr; addr < end && !ret;
 	     addr += UMHMM_BATCH << PAGE_SHIFT) {
@@ -1127,7 +1117,6 @@ static int umhmm_exclusive(struct umhmm_mirror *mirror, struct umhmm_range *r,
 			ret = -EBUSY;
 	}
 	mmap_read_unlock(mm);
-	mmput(mm);
 	return ret;
 }
 
@@ -1152,11 +1141,11 @@ static u32 umhmm_range_flags(unsigned int cmd)
 	switch (cmd) {
 	case UMHMM_IOC_READ:
 	case UMHMM_IOC_WRITE:
-		return UMHMM_F_NOFAULT;
+		return UMHMM_F_READ_WRITE;
 	case UMHMM_IOC_MIGRATE_TO_DEV:
-		return UMHMM_F_SELECT_ALL | UMHMM_F_PREALLOC;
+		return UMHMM_F_MIGRATE_TO_DEV;
 	case UMHMM_IOC_MIGRATE_TO_SYS:
-		return UMHMM_F_SELECT_ALL;
+		return UMHMM_F_MIGRATE_TO_SYS;
 	default:
 		return 0;
 	}
@@ -1183,7 +1172,9 @@ static int umhmm_range_ioctl(struct umhmm_mirror *mirror, unsigned int cmd,
 {
 	void __user *uptr = u64_to_user_ptr(r->ptr);
 	size_t buflen = 0;
+	struct mm_struct *mm = mirror->notifier.mm;
 	u8 *buf = NULL;
+	bool walks_mm;
 	int ret;
 
 	ret = umhmm_check_range(cmd, r);
@@ -1211,6 +1202,16 @@ static int umhmm_range_ioctl(struct umhmm_mirror *mirror, unsigned int cmd,
 		ret = -EFAULT;
 		goto out;
 	}
+	/*
+	 * All but CHECK_EXCLUSIVE walk the mirrored mm. The fd can outlive it
+	 * (inherited, or passed on), and once its last user is gone
+	 * exit_mmap() may be tearing it down.
+	 */
+	walks_mm = cmd != UMHMM_IOC_CHECK_EXCLUSIVE;
+	if (walks_mm && !mmget_not_zero(mm)) {
+		ret = -ESRCH;
+		goto out;
+	}
 
 	switch (cmd) {
 	case UMHMM_IOC_READ:
@@ -1235,6 +1236,8 @@ static int umhmm_range_ioctl(struct umhmm_mirror *mirror, unsigned int cmd,
 		ret = umhmm_check_exclusive(mirror, r);
 		break;
 	}
+	if (walks_mm)
+		mmput(mm);
 
 	if (!ret && cmd != UMHMM_IOC_WRITE && buf &&
 	    copy_to_user(uptr, buf, buflen))

@@ -21,7 +21,10 @@
  * 3: they grew again (isolate injection, BAR faults), and mmap() of the
  * BAR was added.
  * 4: each range command refuses the flags it does not take (EINVAL)
- * instead of ignoring them; the BAR can be mapped VM_PFNMAP.
+ * instead of ignoring them; READ, WRITE and SNAPSHOT through an fd whose
+ * process has exited fail with ESRCH, as the others did; EVICT fails with
+ * EFAULT before evicting anything when its count cannot be stored; the
+ * BAR can be mapped VM_PFNMAP; UMHMM_MAX_PAGES went from 65536 to 16384.
  */
 #define UMHMM_ABI_VERSION	4
 
@@ -48,10 +51,19 @@
  * leave the unused ones alone and migrate_vma_finalize() free them.
  */
 #define UMHMM_F_PREALLOC		_BITUL(4)
+/* What each command takes; CHECK_EXCLUSIVE, SNAPSHOT, EXCLUSIVE: none. */
+#define UMHMM_F_READ_WRITE		UMHMM_F_NOFAULT
+#define UMHMM_F_MIGRATE_TO_DEV		(UMHMM_F_SELECT_ALL | UMHMM_F_PREALLOC)
+#define UMHMM_F_MIGRATE_TO_SYS		UMHMM_F_SELECT_ALL
 #define UMHMM_F_ALL			0x1fU
 
-/* Most pages one call may cover (256 MiB): a bound on kernel buffers. */
-#define UMHMM_MAX_PAGES			65536
+/*
+ * Most pages one call may cover (64 MiB): a bound on kernel buffers. A READ
+ * or WRITE of that many pages takes a buffer as large, which UML maps into
+ * its host process page by page: 256 MiB (ABI 3's bound) went past the
+ * host's vm.max_map_count (65530 by default) and UML panicked.
+ */
+#define UMHMM_MAX_PAGES			16384
 
 /*
  * mmap() of /dev/umhmmN at offset 0 maps device memory the way a GPU
@@ -83,6 +95,9 @@
  *		exclusive
  * @retries:	out: times hmm_range_fault() or a notifier sequence check
  *		had to be retried
+ *
+ * Every command but CHECK_EXCLUSIVE fails with ESRCH once the process that
+ * opened the fd, whose mm it mirrors, has exited.
  */
 struct umhmm_range {
 	__u32 size;
