@@ -63,6 +63,13 @@ samples=$bench_out/samples.tsv
 last_step=$bench_out/last-step
 export UMHMM_RESULTS_TO=$last_step
 
+# step SCRIPT [ARG...]: runs one step, emptying last_step first, so that a
+# step that made no results dir is an error, not the previous step's.
+step() {
+	: >"$last_step"
+	bash "$@"
+}
+
 # cold_build: configure and build the kernel from scratch without ccache;
 # prints the CPU seconds (user + system) of both, as bash's time counts
 # them (the decimal separator follows the locale).
@@ -107,7 +114,7 @@ for ((i = 1; i <= runs; i++)); do
 	info "run $i of $runs"
 	touch "$SRC/mm/migrate_device.c"
 	t0=$(now_us)
-	bash "$s/test.sh" >/dev/null 2>&1 || die "make test failed during the benchmark (run $i)"
+	step "$s/test.sh" >/dev/null 2>&1 || die "make test failed during the benchmark (run $i)"
 	t1=$(now_us)
 	sample loop "$(fmt_seconds "$((t1 - t0))")"
 	sample rebuild "$(phase_of build)"
@@ -121,9 +128,9 @@ for ((i = 1; i <= runs; i++)); do
 	sample suites "$(phase_of tests)"
 	sample coverage "$(phase_of coverage)"
 
-	bash "$s/selftests.sh" >/dev/null 2>&1 || die "make selftests failed during the benchmark (run $i)"
+	step "$s/selftests.sh" >/dev/null 2>&1 || die "make selftests failed during the benchmark (run $i)"
 	sample hmm-tests "$(phase_of selftests)"
-	JOBS=1 bash "$s/selftests.sh" >/dev/null 2>&1 || die "JOBS=1 make selftests failed during the benchmark (run $i)"
+	JOBS=1 step "$s/selftests.sh" >/dev/null 2>&1 || die "JOBS=1 make selftests failed during the benchmark (run $i)"
 	sample hmm-tests-1uml "$(phase_of selftests)"
 
 	if [[ ${BENCH_COLD:-0} == 1 ]]; then
@@ -150,9 +157,9 @@ bash "$s/run.sh" "$bench_out/micro-uml" -- "$TOOL_BIN" "$GUEST_RESULTS/micro.tsv
 if [[ -n $count_ctxsw ]]; then
 	info "counting host context switches (perf stat)"
 	touch "$SRC/mm/migrate_device.c"
-	UMHMM_PERF=1 bash "$s/test.sh" >/dev/null 2>&1 || die "make test failed under perf stat"
+	UMHMM_PERF=1 step "$s/test.sh" >/dev/null 2>&1 || die "make test failed under perf stat"
 	UMHMM_PERF=1 ctxsw ctxsw-suites
-	UMHMM_PERF=1 bash "$s/selftests.sh" >/dev/null 2>&1 || die "make selftests failed under perf stat"
+	UMHMM_PERF=1 step "$s/selftests.sh" >/dev/null 2>&1 || die "make selftests failed under perf stat"
 	UMHMM_PERF=1 ctxsw ctxsw-hmm
 fi
 

@@ -6,8 +6,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 s=$UMHMM_ROOT/scripts
-# Lint and the harness run before test.sh would install what is missing:
-# on a fresh host shellcheck and linux-source are not there yet.
+# The harness runs before test.sh would install what is missing (lint
+# installs its own): on a fresh host linux-source is not there yet.
 bash "$s/deps.sh" || exit 1
 failed=()
 # Each step runs even when an earlier one failed, so one make check shows

@@ -181,13 +181,27 @@ kernel_full_version() {
 # results dir made. KTAG comes from KERNEL_VERSION, so a tree of another
 # version would reconfigure and rebuild that version's build dirs: it is
 # refused too.
+# missing_tree_file DIR: the first file a kernel tree needs that DIR lacks;
+# fails when it has them all.
+missing_tree_file() {
+	local f
+	for f in Makefile arch/um/Makefile; do
+		if [[ ! -f $1/$f ]]; then
+			printf '%s\n' "$f"
+			return 0
+		fi
+	done
+	return 1
+}
+
 check_kernel_src() {
-	local v
+	local v f
 	[[ -n ${KERNEL_SRC:-} ]] || return 0
 	[[ -d $KERNEL_SRC ]] ||
 		die "KERNEL_SRC=$KERNEL_SRC is not a kernel source tree (no such directory); point it at a Linux source tree"
-	[[ -f $KERNEL_SRC/arch/um/Makefile && -f $KERNEL_SRC/Makefile ]] ||
-		die "KERNEL_SRC=$KERNEL_SRC is not a kernel source tree (no arch/um/Makefile); point it at a Linux source tree"
+	if f=$(missing_tree_file "$KERNEL_SRC"); then
+		die "KERNEL_SRC=$KERNEL_SRC is not a kernel source tree (no $f); point it at a Linux source tree"
+	fi
 	v=$(kernel_version "$KERNEL_SRC") || exit 1
 	[[ $v == "$KERNEL_VERSION" ]] ||
 		die "KERNEL_SRC=$KERNEL_SRC is a $v tree, but KERNEL_VERSION is $KERNEL_VERSION, which names the build dirs: set KERNEL_VERSION=$v"
@@ -196,10 +210,11 @@ check_kernel_src
 
 # Sanity check used by every stage that receives SRC as an argument.
 require_kernel_tree() {
-	local src=${1:-}
+	local src=${1:-} f
 	[[ -n $src ]] || die "usage: $UMHMM_SCRIPT SRC (the kernel tree printed by kernel-source.sh)"
-	[[ -f $src/Makefile && -f $src/arch/um/Makefile ]] ||
-		die "$src is not a kernel source tree (no arch/um/Makefile)"
+	if f=$(missing_tree_file "$src"); then
+		die "$src is not a kernel source tree (no $f)"
+	fi
 }
 
 # The compiler string is fixed per host: Kbuild records it in every .cmd
@@ -269,10 +284,7 @@ check_settings() {
 			[[ $val =~ ^[1-9][0-9]*$ ]] ||
 				die "UMHMM_TIMEOUT=$val is not a positive whole number of seconds: set e.g. UMHMM_TIMEOUT=600, or unset it for the default"
 			;;
-		JOBS)
-			[[ $val =~ ^[1-9][0-9]*$ ]] ||
-				die "JOBS=$val is not a positive whole number of UML instances: set e.g. JOBS=2, or unset it for one per CPU"
-			;;
+		JOBS) instance_count >/dev/null ;;
 		SELFTESTS_MIN_PASS)
 			[[ $val =~ ^[0-9]+$ ]] ||
 				die "SELFTESTS_MIN_PASS=$val is not a whole number of cases: set e.g. SELFTESTS_MIN_PASS=20, or unset it for the default"
@@ -700,7 +712,8 @@ shard_suites() {
 # gain little for this many tests).
 instance_count() {
 	local n=${JOBS:-$(nproc)}
-	[[ $n =~ ^[1-9][0-9]*$ ]] || die "JOBS=$n is not a positive number"
+	[[ $n =~ ^[1-9][0-9]*$ ]] ||
+		die "JOBS=$n is not a positive whole number of UML instances: set e.g. JOBS=2, or unset it for one per CPU"
 	((n <= 4)) || [[ -n ${JOBS:-} ]] || n=4
 	printf '%s\n' "$n"
 }

@@ -24,7 +24,7 @@ build_kernel
 
 build_suites "$SRC"
 bins=("${SUITES[@]}")
-# Refuse an unknown TESTS name before paying for a boot.
+# check_settings has refused an unknown TESTS name: this selects.
 selected=$(select_suites "${bins[@]}") || exit 1
 mapfile -t chosen <<<"$selected"
 

@@ -124,7 +124,7 @@ case_unknown_flavor() {
 case_wrong_kernel_src() {
 	local b=$tmp/b-src
 	mkdir -p "$tmp/notakernel"
-	expect_fail wrong-kernel-src "^test.sh: KERNEL_SRC=$tmp/notakernel is not a kernel source tree \(no arch/um/Makefile\); point it at a Linux source tree$" \
+	expect_fail wrong-kernel-src "^test.sh: KERNEL_SRC=$tmp/notakernel is not a kernel source tree \(no Makefile\); point it at a Linux source tree$" \
 		env KERNEL_SRC="$tmp/notakernel" BUILD_DIR="$b" bash "$S/test.sh"
 	expect_fail wrong-kernel-src-missing "^test.sh: KERNEL_SRC=$tmp/nosuch is not a kernel source tree \(no such directory\); point it at a Linux source tree$" \
 		env KERNEL_SRC="$tmp/nosuch" BUILD_DIR="$b" bash "$S/test.sh"
