@@ -1135,22 +1135,6 @@ static int umhmm_check_exclusive(struct umhmm_mirror *mirror,
 	return 0;
 }
 
-/* The flags each range command takes (src/include/umhmm.h). */
-static u32 umhmm_range_flags(unsigned int cmd)
-{
-	switch (cmd) {
-	case UMHMM_IOC_READ:
-	case UMHMM_IOC_WRITE:
-		return UMHMM_F_READ_WRITE;
-	case UMHMM_IOC_MIGRATE_TO_DEV:
-		return UMHMM_F_MIGRATE_TO_DEV;
-	case UMHMM_IOC_MIGRATE_TO_SYS:
-		return UMHMM_F_MIGRATE_TO_SYS;
-	default:
-		return 0;
-	}
-}
-
 static int umhmm_check_range(unsigned int cmd, struct umhmm_range *r)
 {
 	u64 len;

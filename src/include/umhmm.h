@@ -51,10 +51,6 @@
  * leave the unused ones alone and migrate_vma_finalize() free them.
  */
 #define UMHMM_F_PREALLOC		_BITUL(4)
-/* What each command takes; CHECK_EXCLUSIVE, SNAPSHOT, EXCLUSIVE: none. */
-#define UMHMM_F_READ_WRITE		UMHMM_F_NOFAULT
-#define UMHMM_F_MIGRATE_TO_DEV		(UMHMM_F_SELECT_ALL | UMHMM_F_PREALLOC)
-#define UMHMM_F_MIGRATE_TO_SYS		UMHMM_F_SELECT_ALL
 #define UMHMM_F_ALL			0x1fU
 
 /*
@@ -267,5 +263,24 @@ struct umhmm_pgmap {
 #define UMHMM_IOC_STATS		_IOWR(UMHMM_IOC_MAGIC, 0x09, struct umhmm_stats)
 #define UMHMM_IOC_INJECT	_IOW(UMHMM_IOC_MAGIC, 0x0a, struct umhmm_inject)
 #define UMHMM_IOC_PGMAP		_IOWR(UMHMM_IOC_MAGIC, 0x0b, struct umhmm_pgmap)
+
+/*
+ * The flags a range command takes; any other bit is refused with EINVAL.
+ * The driver checks against this, and callers (the fuzzer) draw from it.
+ */
+static inline __u32 umhmm_range_flags(unsigned long cmd)
+{
+	switch (cmd) {
+	case UMHMM_IOC_READ:
+	case UMHMM_IOC_WRITE:
+		return UMHMM_F_NOFAULT;
+	case UMHMM_IOC_MIGRATE_TO_DEV:
+		return UMHMM_F_SELECT_ALL | UMHMM_F_PREALLOC;
+	case UMHMM_IOC_MIGRATE_TO_SYS:
+		return UMHMM_F_SELECT_ALL;
+	default:
+		return 0;
+	}
+}
 
 #endif /* _UAPI_UMHMM_H */

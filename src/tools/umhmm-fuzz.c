@@ -119,22 +119,6 @@ static unsigned long random_cmd(void)
 }
 
 /* Every error code the ABI may return. */
-/* The flags a range command takes (umhmm.h): any other bit is EINVAL. */
-static uint32_t cmd_flags(unsigned long cmd)
-{
-	switch (cmd) {
-	case UMHMM_IOC_READ:
-	case UMHMM_IOC_WRITE:
-		return UMHMM_F_READ_WRITE;
-	case UMHMM_IOC_MIGRATE_TO_DEV:
-		return UMHMM_F_MIGRATE_TO_DEV;
-	case UMHMM_IOC_MIGRATE_TO_SYS:
-		return UMHMM_F_MIGRATE_TO_SYS;
-	default:
-		return 0;
-	}
-}
-
 static int documented(int err)
 {
 	switch (err) {
@@ -198,7 +182,7 @@ int main(int argc, char **argv)
 			arg.range.size = rnd() % 8 ? sizeof(arg.range) :
 						     rnd() % 128;
 			/* Mostly flags the command takes: they get past its check. */
-			arg.range.flags = rnd() % 4 ? rnd() & cmd_flags(cmd) :
+			arg.range.flags = rnd() % 4 ? rnd() & umhmm_range_flags(cmd) :
 						      rnd();
 			arg.range.addr = random_addr();
 			arg.range.npages = random_npages();
