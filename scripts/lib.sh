@@ -274,7 +274,7 @@ select_suites() {
 # call it before they lock, make a results dir or build; an empty value is
 # an unset one.
 check_settings() {
-	local name val f
+	local name val
 	local -a names=()
 	for name in "$@"; do
 		val=${!name:-}
@@ -300,16 +300,8 @@ check_settings() {
 			;;
 		TESTS)
 			# The names tests/Makefile gives the suites it builds.
-			shopt -s nullglob
-			for f in "$UMHMM_ROOT"/tests/test_*.c; do
-				f=${f##*/}
-				names+=("${f%.c}")
-			done
-			for f in "$UMHMM_ROOT"/tests/regress/*.c; do
-				f=${f##*/}
-				names+=("regress-${f%.c}")
-			done
-			shopt -u nullglob
+			mapfile -t names < <(make -s -C "$UMHMM_ROOT/tests" names) &&
+				((${#names[@]})) || die "cannot list the suites (make -C tests names)"
 			select_suites "${names[@]}" >/dev/null
 			;;
 		*) die "check_settings: no rule for $name" ;;
