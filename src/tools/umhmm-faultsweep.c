@@ -13,14 +13,19 @@
  * The operations: UMHMM_IOC_MIGRATE_TO_DEV, MIGRATE_TO_SYS and EVICT; a
  * migration to a device whose memory is all in use (it grows by a chunk:
  * devm_memremap_pages()); binding the device (the probe remaps the first
- * chunk); a CPU fault on a device page
- * (migrate_to_ram()); UMHMM_IOC_READ through hmm_range_fault() on pages
- * not present yet and on pages of another device (faulted back to system
- * memory). After every step: the error is 0 or one the ABI documents, the
- * data reads back unchanged, byte for byte, whether the operation failed
- * or not, and once the buffer is unmapped every device page handed out
- * was freed (driver counters). A kernel splat fails the surrounding run
- * (scripts/run.sh scans the console).
+ * chunk); a CPU fault on a device page (migrate_to_ram());
+ * UMHMM_IOC_READ through hmm_range_fault() on pages not present yet and on
+ * pages of another device (faulted back to system memory);
+ * UMHMM_IOC_EXCLUSIVE (make_device_exclusive(), then the driver records
+ * each page under the lock its invalidate callback takes: under lockdep,
+ * an allocation there that may reclaim is a reported deadlock, as reclaim
+ * can invalidate the range). After every step: the error is 0 or one the
+ * ABI documents, the data reads back unchanged, byte for byte, whether the
+ * operation failed or not, an exclusive grab that succeeded holds every
+ * page until the CPU reads them back, and once the buffer is unmapped
+ * every device page handed out was freed (driver counters). A kernel
+ * splat fails the surrounding run (scripts/run.sh scans the console), and
+ * names the operation that was running.
  *
  * Each step is announced in the kernel log ("umhmm: sweep OP step N") and
  * closed with its outcome ("umhmm: sweep OP step N end injected=I
@@ -278,6 +283,18 @@ static void check_data(const char *op, unsigned long n,
 	}
 }
 
+/* Pages the device holds exclusive in [p, p + NPAGES). */
+static uint64_t exclusive_count(void *p)
+{
+	struct umhmm_range r;
+	int err = range_ioctl(fd[0], UMHMM_IOC_CHECK_EXCLUSIVE, p, NPAGES,
+			      NULL, &r);
+
+	if (err)
+		die("CHECK_EXCLUSIVE: %s", strerror(err));
+	return r.done;
+}
+
 static void migrate_ok(int f, unsigned long req, void *p, const char *what)
 {
 	struct umhmm_range r;
@@ -328,12 +345,12 @@ static __attribute__((noinline)) int touch(const unsigned char *p)
 
 enum op {
 	OP_MIGRATE_TO_DEV, OP_MIGRATE_TO_SYS, OP_EVICT, OP_CHUNK_GROWTH, OP_BIND,
-	OP_CPU_FAULT, OP_READ_ABSENT, OP_READ_REMOTE, NR_OPS
+	OP_CPU_FAULT, OP_READ_ABSENT, OP_READ_REMOTE, OP_EXCLUSIVE, NR_OPS
 };
 
 static const char *const op_name[NR_OPS] = {
 	"migrate_to_dev", "migrate_to_sys", "evict", "chunk_growth", "bind",
-	"cpu_fault", "read_absent", "read_remote",
+	"cpu_fault", "read_absent", "read_remote", "exclusive",
 };
 
 /*
@@ -432,6 +449,10 @@ static int step(enum op op, unsigned long n, struct tally *t, int *fired)
 	case OP_READ_REMOTE:
 		err = range_ioctl(fd[0], UMHMM_IOC_READ, p, NPAGES, out, &r);
 		break;
+	case OP_EXCLUSIVE:
+		err = range_ioctl(fd[0], UMHMM_IOC_EXCLUSIVE, p, NPAGES, out,
+				  &r);
+		break;
 	default:
 		break;
 	}
@@ -463,10 +484,19 @@ static int step(enum op op, unsigned long n, struct tally *t, int *fired)
 		t->ok++;
 	}
 
-	/* Data: unchanged, failed or not; a READ returns it. */
+	/*
+	 * Data: unchanged, failed or not; a READ or an exclusive grab returns
+	 * it. A grab that succeeded holds every page until the CPU touches
+	 * them again.
+	 */
 	if (p) {
-		if ((op == OP_READ_ABSENT || op == OP_READ_REMOTE) && !err &&
-		    r.done == NPAGES) {
+		if (op == OP_EXCLUSIVE && !err && r.done == NPAGES &&
+		    exclusive_count(p) != NPAGES)
+			fail("%s step %lu: %llu of %d pages held exclusive after the grab",
+			     op_name[op], n,
+			     (unsigned long long)exclusive_count(p), NPAGES);
+		if ((op == OP_READ_ABSENT || op == OP_READ_REMOTE ||
+		     op == OP_EXCLUSIVE) && !err && r.done == NPAGES) {
 			for (i = 0; i < NPAGES * page; i++) {
 				unsigned char want = op == OP_READ_ABSENT ?
 					0 : pattern(seed, i);
@@ -487,6 +517,11 @@ static int step(enum op op, unsigned long n, struct tally *t, int *fired)
 		} else {
 			check_data(op_name[op], n, p, seed);
 		}
+		/* The CPU's accesses ended every exclusive hold. */
+		if (op == OP_EXCLUSIVE && exclusive_count(p))
+			fail("%s step %lu: %llu pages still held exclusive after the CPU read them",
+			     op_name[op], n,
+			     (unsigned long long)exclusive_count(p));
 		munmap(p, NPAGES * page);
 	}
 	if (op == OP_BIND) {
@@ -511,6 +546,8 @@ static void sweep(enum op op)
 	int fired = 1, e;
 
 	memset(&t, 0, sizeof(t));
+	/* scripts/run.sh names the operation of a splat after this. */
+	kmsg("running faultsweep %s", op_name[op]);
 	for (n = 1; fired; n++) {
 		if (n > max_steps) {
 			fail("%s: still failing allocations after %lu steps",
