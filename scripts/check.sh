@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# make check: the project's own tests. Lint, the harness self-tests, then
-# the two user-facing jobs end to end.
+# make check: the project's own tests. Lint, the harness self-tests, the
+# two user-facing jobs end to end, then the driver under every allocation
+# failure of its operations (debug kernel: KASAN, lockdep) and under
+# random malformed ioctls.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -25,6 +27,8 @@ for t in "$s"/selftest/*.sh; do
 done
 step test bash "$s/test.sh"
 step selftests bash "$s/selftests.sh"
+step faultsweep bash "$s/faultsweep.sh"
+step fuzz bash "$s/fuzz.sh"
 
 if ((${#failed[@]})); then
 	die "failed: ${failed[*]}"
