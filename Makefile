@@ -4,7 +4,7 @@
 
 export FLAVOR BUILD_DIR KERNEL_SRC TESTS JOBS
 
-.PHONY: test coverage selftests bench bench-vm profile fuzz faultsweep check lint shell deps clean
+.PHONY: test coverage selftests bench bench-vm profile fuzz faultsweep series check lint shell deps clean
 
 test:
 	@bash scripts/test.sh
@@ -29,6 +29,9 @@ fuzz:
 
 faultsweep:
 	@bash scripts/faultsweep.sh
+
+series:
+	@bash scripts/series.sh
 
 check:
 	@bash scripts/check.sh

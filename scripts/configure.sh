@@ -13,15 +13,8 @@ src=${1:-}
 require_kernel_tree "$src"
 src=$(cd "$src" && pwd -P)
 
-# Every flavor measures coverage of the HMM files: GCOV_KERNEL instruments
-# only coverage/files.list, so it costs little, and make test reports it.
-fragments=("$UMHMM_ROOT/uml/configs/base.config" "$UMHMM_ROOT/uml/configs/coverage.config")
-if [[ $FLAVOR != base ]]; then
-	fragments+=("$UMHMM_ROOT/uml/configs/$FLAVOR.config")
-fi
-for f in "${fragments[@]}"; do
-	[[ -f $f ]] || die "missing config fragment ${f#"$UMHMM_ROOT"/} for FLAVOR=$FLAVOR"
-done
+mapfile -t fragments < <(flavor_fragments)
+((${#fragments[@]})) || exit 1
 
 lock "$FLAVOR$KTAG"
 

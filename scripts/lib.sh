@@ -835,6 +835,20 @@ gcov_unpack() {
 
 # --- Kernel configuration and build ------------------------------------------
 
+# flavor_fragments: the uml/configs fragments of FLAVOR, one path per
+# line. Every flavor measures coverage of the HMM files: GCOV_KERNEL
+# instruments only coverage/files.list, so it costs little, and make test
+# reports it.
+flavor_fragments() {
+	local f
+	local -a fragments=("$UMHMM_ROOT/uml/configs/base.config" "$UMHMM_ROOT/uml/configs/coverage.config")
+	[[ $FLAVOR == base ]] || fragments+=("$UMHMM_ROOT/uml/configs/$FLAVOR.config")
+	for f in "${fragments[@]}"; do
+		[[ -f $f ]] || die "missing config fragment ${f#"$UMHMM_ROOT"/} for FLAVOR=$FLAVOR"
+	done
+	printf '%s\n' "${fragments[@]}"
+}
+
 # merge_fragments SRC OBJ ARCH FRAGMENT...: OBJ/.config from allnoconfig and
 # the fragments (merge_config.sh, later fragments win). Kconfig silently
 # drops any option whose dependencies are not met, so every requested value
