@@ -45,7 +45,7 @@ rm -rf "$tree"
 (
 	lock src
 	cp -al "$SRC" "$tree"
-) || die "cannot copy $SRC to $tree with hard links (same file system?)"
+) || die "cannot copy $SRC to $tree with hard links: set BUILD_DIR to a directory on the file system of $SRC"
 unlink_driver "$tree"
 for ((i = n - 1; i >= 0; i--)); do
 	_patch "$tree" "${patches[i]}" -R ||

@@ -366,6 +366,7 @@ static int step(enum op op, unsigned long n, struct tally *t, int *fired)
 	unsigned long nfill = 0;
 	struct umhmm_range r = { 0 };
 	int64_t base0, base1;
+	uint64_t held;
 	int err = 0, i, bind_fd = -1;
 	uint64_t evicted;
 	char name[] = "umhmm.0";
@@ -490,11 +491,13 @@ static int step(enum op op, unsigned long n, struct tally *t, int *fired)
 	 * them again.
 	 */
 	if (p) {
-		if (op == OP_EXCLUSIVE && !err && r.done == NPAGES &&
-		    exclusive_count(p) != NPAGES)
-			fail("%s step %lu: %llu of %d pages held exclusive after the grab",
-			     op_name[op], n,
-			     (unsigned long long)exclusive_count(p), NPAGES);
+		if (op == OP_EXCLUSIVE && !err && r.done == NPAGES) {
+			held = exclusive_count(p);
+			if (held != NPAGES)
+				fail("%s step %lu: %llu of %d pages held exclusive after the grab",
+				     op_name[op], n, (unsigned long long)held,
+				     NPAGES);
+		}
 		if ((op == OP_READ_ABSENT || op == OP_READ_REMOTE ||
 		     op == OP_EXCLUSIVE) && !err && r.done == NPAGES) {
 			for (i = 0; i < NPAGES * page; i++) {
@@ -518,10 +521,10 @@ static int step(enum op op, unsigned long n, struct tally *t, int *fired)
 			check_data(op_name[op], n, p, seed);
 		}
 		/* The CPU's accesses ended every exclusive hold. */
-		if (op == OP_EXCLUSIVE && exclusive_count(p))
+		held = op == OP_EXCLUSIVE ? exclusive_count(p) : 0;
+		if (held)
 			fail("%s step %lu: %llu pages still held exclusive after the CPU read them",
-			     op_name[op], n,
-			     (unsigned long long)exclusive_count(p));
+			     op_name[op], n, (unsigned long long)held);
 		munmap(p, NPAGES * page);
 	}
 	if (op == OP_BIND) {
