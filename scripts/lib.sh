@@ -93,6 +93,21 @@ GUEST_RESULTS=/tmp/umhmm-results
 # (debug_lockdep_rcu_enabled in any stack trace).
 export SPLAT_REGEX='Oops|BUG:|WARNING:|kernel BUG|KASAN:|possible circular locking|INFO: (lockdep is turned off|possible .*(recursive|dependency|deadlock)|trying to register non-static key|task .* blocked)|Kernel panic|general protection|Unable to handle'
 
+# The kernel-log line that says what runs next inside UML: the host names
+# the suite (or operation) of a splat or a timeout after the last one
+# before it. src/tools/umhmm-faultsweep.c writes it too.
+RUNNING_MARKER='umhmm: running '
+
+# announce_running NAME: inside UML, mark NAME as running in the kernel log.
+announce_running() {
+	echo "$RUNNING_MARKER$1" >/dev/kmsg 2>/dev/null || true
+}
+
+# last_running CONSOLE: the NAME of the last marker in CONSOLE.
+last_running() {
+	sed -n "s/.*$RUNNING_MARKER//p" "$1" | tail -n 1
+}
+
 # Microseconds since the epoch, without forking date(1); the decimal
 # separator of EPOCHREALTIME follows the locale, so strip whatever it is.
 now_us() {
@@ -1240,22 +1255,21 @@ function sym(l,   out, name) {
 '
 
 # report_splats CONSOLE [SYSTEM_MAP]: print every kernel splat with what
-# follows it and the test that was running (the last "umhmm: running NAME"
-# marker before it), the functions named from SYSTEM_MAP when the kernel
-# printed bare addresses; returns 1 when there was one.
+# follows it and the test that was running (the last RUNNING_MARKER before
+# it), the functions named from SYSTEM_MAP when the kernel printed bare
+# addresses; returns 1 when there was one.
 report_splats() {
 	local console=$1 map=${2:-}
 	[[ -s $console ]] || return 0
 	[[ -r $map ]] || map=
-	if ! awk -v re="$SPLAT_REGEX" -v file="$console" -v sym_map="$map" "$SYMBOLIZE_AWK"'
+	if ! awk -v re="$SPLAT_REGEX" -v marker="$RUNNING_MARKER" -v file="$console" -v sym_map="$map" "$SYMBOLIZE_AWK"'
 		{ sub(/\r$/, ""); line[NR] = $0 }
 		END {
 			n = 0; until_ = 0; current = ""
 			for (i = 1; i <= NR; i++) {
 				l = line[i]
-				if (l ~ /umhmm: running /) {
-					current = l
-					sub(/.*umhmm: running /, "", current)
+				if ((k = index(l, marker))) {
+					current = substr(l, k + length(marker))
 					continue
 				}
 				if (i <= until_ || l !~ re)

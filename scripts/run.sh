@@ -368,10 +368,10 @@ gcov_unpack "$results"
 fail=
 if [[ -e $flag ]]; then
 	rm -f "$flag"
-	# What hung: the last "umhmm: running NAME" marker, as report_splats
-	# names the test of a splat.
+	# What hung: the last marker, as report_splats names the test of a
+	# splat.
 	running=
-	[[ ! -s $console ]] || running=$(sed -n 's/.*umhmm: running //p' "$console" | tail -n 1)
+	[[ ! -s $console ]] || running=$(last_running "$console")
 	info "timeout after $timeout_s s while running ${running:-no suite yet (boot, init or a job that names none)} (console: $console)"
 	fail=1
 elif [[ ! -s $results/exit-status ]]; then

@@ -549,7 +549,7 @@ static void sweep(enum op op)
 	int fired = 1, e;
 
 	memset(&t, 0, sizeof(t));
-	/* scripts/run.sh names the operation of a splat after this. */
+	/* RUNNING_MARKER (scripts/lib.sh): a splat names the operation. */
 	kmsg("running faultsweep %s", op_name[op]);
 	for (n = 1; fired; n++) {
 		if (n > max_steps) {
