@@ -15,14 +15,6 @@ lock "$FLAVOR$KTAG"
 # full disk would fail it deep in the link with a truncated object.
 [[ -x $KOBJ/linux ]] || require_space "$KOBJ" 512 "building the $FLAVOR kernel"
 
-cc=$(umhmm_cc)
-# Every build directory puts the tree at the same place relative to its
-# output (BUILD_DIR/src beside BUILD_DIR/<flavor>): with paths hashed
-# relative to the directory ccache runs in, a second clone or build
-# directory reuses the objects of the first. Instrumented objects embed
-# their .gcda path and still miss, as they must.
-export CCACHE_BASEDIR=${CCACHE_BASEDIR:-/}
-gcov_profile_args "$KOBJ/.config"
 # UTS_VERSION ("#1 <date>") fixed per configuration: Kbuild's default (a
 # build counter and the time of the link) changes include/generated/
 # utsversion.h at every build, and link-vmlinux.sh then recompiles
@@ -36,8 +28,7 @@ KBUILD_BUILD_TIMESTAMP=${KBUILD_BUILD_TIMESTAMP:-$(LC_ALL=C date -r "$stamp")} |
 export KBUILD_BUILD_TIMESTAMP
 log=$KOBJ/build.log
 phase_begin build
-if ! make -C "$src" ARCH=um SUBARCH=x86_64 O="$KOBJ" CC="$cc" \
-	-j"$(nproc)" "${GCOV_PROFILE_ARGS[@]}" linux >"$log" 2>&1; then
+if ! kbuild_linux "$src" "$KOBJ" "$log"; then
 	kbuild_failed "$log"
 	die "kernel build failed (full log: $log)"
 fi

@@ -949,6 +949,21 @@ gcov_profile_args() {
 	done
 }
 
+# kbuild_linux SRC OBJ LOG: make OBJ/linux from SRC, Kbuild's output in LOG.
+# Every build directory puts the tree at the same place relative to its
+# output (BUILD_DIR/src beside BUILD_DIR/<flavor>, series-<flavor>/tree
+# beside series-<flavor>/obj): with paths hashed relative to the directory
+# ccache runs in, a second clone or build directory reuses the objects of
+# the first. Instrumented objects embed their .gcda path and still miss,
+# as they must.
+kbuild_linux() {
+	local src=$1 obj=$2 log=$3
+	export CCACHE_BASEDIR=${CCACHE_BASEDIR:-/}
+	gcov_profile_args "$obj/.config"
+	make -C "$src" ARCH=um SUBARCH=x86_64 O="$obj" CC="$(umhmm_cc)" \
+		-j"$(nproc)" "${GCOV_PROFILE_ARGS[@]}" linux >"$log" 2>&1
+}
+
 # kbuild_failed LOG: show the first compiler errors and the end of LOG.
 kbuild_failed() {
 	local log=$1

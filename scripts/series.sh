@@ -70,10 +70,7 @@ step() {
 			result="configure failed"
 		fi
 	fi
-	gcov_profile_args "$obj/.config"
-	if [[ $result == ok ]] &&
-		! make -C "$tree" ARCH=um SUBARCH=x86_64 O="$obj" CC="$(umhmm_cc)" \
-			-j"$(nproc)" "${GCOV_PROFILE_ARGS[@]}" linux >"$log" 2>&1; then
+	if [[ $result == ok ]] && ! kbuild_linux "$tree" "$obj" "$log"; then
 		kbuild_failed "$log"
 		result="build failed"
 	fi
