@@ -406,13 +406,20 @@ series_applied_count() {
 
 # --- Pipeline helpers for test.sh and selftests.sh ---------------------------
 
-# deps, source, prepare, configure, build: each stage skips itself when its
-# inputs did not change. Sets SRC to the kernel tree.
-build_kernel() {
+# prepare_kernel_tree: deps, source and prepare only (the patched tree, not
+# built). Sets SRC to the kernel tree.
+prepare_kernel_tree() {
 	local s=$UMHMM_ROOT/scripts
 	bash "$s/deps.sh" || exit 1
 	SRC=$(bash "$s/kernel-source.sh") || exit 1
 	bash "$s/prepare.sh" "$SRC" || exit 1
+}
+
+# build_kernel: prepare_kernel_tree, then configure and build: each stage
+# skips itself when its inputs did not change. Sets SRC.
+build_kernel() {
+	local s=$UMHMM_ROOT/scripts
+	prepare_kernel_tree
 	bash "$s/configure.sh" "$SRC" || exit 1
 	bash "$s/build.sh" "$SRC" || exit 1
 }

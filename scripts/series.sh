@@ -21,9 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 s=$UMHMM_ROOT/scripts
 check_settings UMHMM_CPU UMHMM_FAULT_AROUND_BYTES
-bash "$s/deps.sh" || exit 1
-SRC=$(bash "$s/kernel-source.sh") || exit 1
-bash "$s/prepare.sh" "$SRC" || exit 1
+prepare_kernel_tree
 mapfile -t patches < <(series_patches "$SRC")
 ((${#patches[@]})) || exit 1
 mapfile -t fragments < <(flavor_fragments)
