@@ -1098,8 +1098,14 @@ static int umhmm_exclusive(struct umhmm_mirror *mirror, struct umhmm_range *r,
 			 * takes the lock.
 			 */
 			if (xa_err(xa_store(&mirror->exclusive, idx, pages[i],
-					    GFP_ATOMIC)))
+					    GFP_ATOMIC))) {
+				/*
+				 * Not held by the mirror: not done. The CPU's
+				 * next access restores the page as usual.
+				 */
 				ret = -ENOMEM;
+				continue;
+			}
 			memcpy_from_page(buf + ((idx - (r->addr >> PAGE_SHIFT))
 						<< PAGE_SHIFT),
 					 pages[i], 0, PAGE_SIZE);
