@@ -14,7 +14,8 @@
  * per operation", on standard output or into OUTPUT.
  *
  *   fault-write     first write to a fresh anonymous page
- *   fault-read      first read of one (maps the zero page)
+ *   fault-read      first read of one (maps the zero page, if the kernel
+ *                   has one for this mapping)
  *   fault-cow-zero  write after that read (replaces the zero page)
  *   syscall         getppid()
  *   fork            fork(), _exit() in the child, waitpid()
@@ -34,10 +35,15 @@
 /*
  * Each price is taken with a batch size that doubles until one batch takes
  * MIN_BATCH_US, so a coarse guest clock (jiffies in an emulated VM) still
- * gives a figure; the median of ROUNDS such batches is printed.
+ * gives a figure; the median of ROUNDS such batches is printed. The size
+ * stops at MAX_BATCH_OPS: a batch's untimed setup can cost far more than
+ * its timed part. A host kernel that maps no zero page on a read fault
+ * makes fault-cow-zero's writes nearly free (0.07 us), and unbounded
+ * doubling then faulted in gigabytes of setup reads for minutes.
  */
 #define ROUNDS		5
 #define MIN_BATCH_US	50000.0
+#define MAX_BATCH_OPS	(1L << 16)
 
 static long page_size;
 
@@ -62,7 +68,7 @@ static double price(double (*batch)(long n))
 	double v[ROUNDS];
 	long n = 8;
 
-	while (batch(n) < MIN_BATCH_US)
+	while (n < MAX_BATCH_OPS && batch(n) < MIN_BATCH_US)
 		n *= 2;
 	for (int r = 0; r < ROUNDS; r++)
 		v[r] = batch(n) / n;
