@@ -26,7 +26,7 @@
 #              perf slows UML down (UMHMM_PERF in run.sh; BENCH_PERF=0:
 #              off)
 #
-# KERNEL_VERSION and UMHMM_UML_ARGS (e.g. seccomp=on) pick what is
+# KERNEL_VERSION and UMHMM_UML_ARGS (e.g. seccomp=off) pick what is
 # measured, as for make test.
 #
 # Writes bench.tsv and bench.txt under build/results/<run-id>/.
@@ -167,8 +167,10 @@ bench_summary "$samples" >"$bench_out/bench.tsv"
 
 {
 	bench_machine
+	uml_options=$(uml_userspace_args "$KOBJ")
+	uml_options=${uml_options:+$uml_options }${UMHMM_UML_ARGS:-}
 	printf 'kernel under test: %s, FLAVOR=%s%s\n\n' "$(kernel_full_version "$SRC")" "$FLAVOR" \
-		"${UMHMM_UML_ARGS:+, UML options: $UMHMM_UML_ARGS}"
+		"${uml_options:+, UML options: $uml_options}"
 	printf '%-15s %9s %8s %8s %5s  %s\n' measure median min max runs "share of loop"
 	# The loop's phases: rebuild, boot (to the job), suites, coverage.
 	awk -F'\t' '

@@ -191,6 +191,21 @@ kernel_full_version() {
 	printf '%s.%s\n' "$(kernel_version "$1")" "${s:-0}"
 }
 
+# uml_userspace_args KOBJ: the UML options that pick how user processes
+# run, for the kernel built in KOBJ. Newer UMLs (7.2 here) can run them
+# under seccomp instead of ptrace: half the host context switches per
+# guest fault and system call, and on a host where those are dear, half
+# the suites' time (README, "A slower host"). UML warns that such
+# processes could write the guest's memory: here they are the tests
+# themselves. "auto" falls back to ptrace where the host cannot do it,
+# and the console says which ("Checking that seccomp filters can be
+# installed"). UMHMM_UML_ARGS=seccomp=off, given after it, keeps ptrace.
+uml_userspace_args() {
+	if grep -qsF '__uml_setup("seccomp="' "$1/source/arch/um/os-Linux/start_up.c"; then
+		printf '%s\n' seccomp=auto
+	fi
+}
+
 # KERNEL_SRC=/path: the user's tree, checked as lib.sh is sourced so that
 # a wrong path is refused before packages are installed, a lock taken or a
 # results dir made. KTAG comes from KERNEL_VERSION, so a tree of another

@@ -158,8 +158,11 @@ fi
 # copy. UMHMM_FAULT_AROUND_BYTES= (empty) keeps the kernel's default.
 [[ -z $fault_around ]] || args+=("UMHMM_FAULT_AROUND_BYTES=$fault_around")
 [[ -z $interactive ]] || args+=(UMHMM_INTERACTIVE=1)
-# UMHMM_UML_ARGS: more UML options, split at blanks, e.g. "seccomp=on
-# ncpus=2" for the seccomp userspace and two CPUs of newer UMLs.
+# Seccomp userspace where the kernel has it.
+read -r -a extra <<<"$(uml_userspace_args "$KOBJ")"
+args+=("${extra[@]}")
+# UMHMM_UML_ARGS: more UML options, split at blanks, e.g. "seccomp=off"
+# or "ncpus=2" (two CPUs: seccomp userspace and CONFIG_SMP only).
 if [[ -n ${UMHMM_UML_ARGS:-} ]]; then
 	read -r -a extra <<<"$UMHMM_UML_ARGS"
 	args+=("${extra[@]}")
