@@ -167,10 +167,9 @@ bench_summary "$samples" >"$bench_out/bench.tsv"
 
 {
 	bench_machine
-	uml_options=$(uml_userspace_args "$KOBJ")
-	uml_options=${uml_options:+$uml_options }${UMHMM_UML_ARGS:-}
+	uml_opts=$(uml_options "$KOBJ")
 	printf 'kernel under test: %s, FLAVOR=%s%s\n\n' "$(kernel_full_version "$SRC")" "$FLAVOR" \
-		"${uml_options:+, UML options: $uml_options}"
+		"${uml_opts:+, UML options: $uml_opts}"
 	printf '%-15s %9s %8s %8s %5s  %s\n' measure median min max runs "share of loop"
 	# The loop's phases: rebuild, boot (to the job), suites, coverage.
 	awk -F'\t' '

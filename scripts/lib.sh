@@ -191,8 +191,10 @@ kernel_full_version() {
 	printf '%s.%s\n' "$(kernel_version "$1")" "${s:-0}"
 }
 
-# uml_userspace_args KOBJ: the UML options that pick how user processes
-# run, for the kernel built in KOBJ. Newer UMLs (7.2 here) can run them
+# uml_options KOBJ: the UML options of every run of the kernel built in
+# KOBJ, on one line: how user processes run, then UMHMM_UML_ARGS (more
+# options, split at blanks, e.g. "seccomp=off" or "ncpus=2": two CPUs,
+# seccomp userspace and CONFIG_SMP only). Newer UMLs (7.2 here) can run them
 # under seccomp instead of ptrace: half the host context switches per
 # guest fault and system call, and on a host where those are dear, half
 # the suites' time (README, "A slower host"). UML warns that such
@@ -200,10 +202,13 @@ kernel_full_version() {
 # themselves. "auto" falls back to ptrace where the host cannot do it,
 # and the console says which ("Checking that seccomp filters can be
 # installed"). UMHMM_UML_ARGS=seccomp=off, given after it, keeps ptrace.
-uml_userspace_args() {
+uml_options() {
+	local -a opts=()
 	if grep -qsF '__uml_setup("seccomp="' "$1/source/arch/um/os-Linux/start_up.c"; then
-		printf '%s\n' seccomp=auto
+		opts+=(seccomp=auto)
 	fi
+	[[ -z ${UMHMM_UML_ARGS:-} ]] || opts+=("$UMHMM_UML_ARGS")
+	printf '%s\n' "${opts[*]}"
 }
 
 # KERNEL_SRC=/path: the user's tree, checked as lib.sh is sourced so that

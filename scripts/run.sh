@@ -158,15 +158,9 @@ fi
 # copy. UMHMM_FAULT_AROUND_BYTES= (empty) keeps the kernel's default.
 [[ -z $fault_around ]] || args+=("UMHMM_FAULT_AROUND_BYTES=$fault_around")
 [[ -z $interactive ]] || args+=(UMHMM_INTERACTIVE=1)
-# Seccomp userspace where the kernel has it.
-read -r -a extra <<<"$(uml_userspace_args "$KOBJ")"
+# Seccomp userspace where the kernel has it, then UMHMM_UML_ARGS.
+read -r -a extra <<<"$(uml_options "$KOBJ")"
 args+=("${extra[@]}")
-# UMHMM_UML_ARGS: more UML options, split at blanks, e.g. "seccomp=off"
-# or "ncpus=2" (two CPUs: seccomp userspace and CONFIG_SMP only).
-if [[ -n ${UMHMM_UML_ARGS:-} ]]; then
-	read -r -a extra <<<"$UMHMM_UML_ARGS"
-	args+=("${extra[@]}")
-fi
 
 # Every process of this run: the UML process group (UML forks host helper
 # processes) plus anything still carrying our umid on its command line.
