@@ -4,14 +4,16 @@
  * the kernel takes the thread off the CPU: a fault on a fresh page, a
  * copy-on-write fault, a CPU fault on a device private page (which runs
  * the driver's migrate_to_ram()), a system call, a signal whose handler
- * loads other values, and a switch to another thread of the same process.
+ * loads other values, a fork() (in parent and child), and a switch to
+ * another thread of the same process.
  *
  * Why: UML runs a user process in a host process that it drives with
  * ptrace, and saves and restores the FP state around every stop of it
- * (uml/patches/6.12/0011 changed where).  A restore that is lost does not
- * crash on the spot: it corrupts a memcpy() or a computation later, far
- * from its cause.  Here the registers are loaded, the event happens in the
- * same asm statement, and every byte is compared at once.
+ * (uml/patches/6.12/0011 and 0012 changed where and when).  A lost
+ * restore does not crash on the spot: it corrupts a memcpy() or a
+ * computation later, far from its cause.  Here the registers are loaded,
+ * the event happens in the same asm statement, and every byte is
+ * compared at once.
  */
 #include <check.h>
 #include <pthread.h>
@@ -127,6 +129,20 @@ static void vec_fill(struct vec_state *s, unsigned int seed)
 	for (i = 0; i < sizeof(s->regs); i++)
 		s->regs[i] = pattern_byte(seed, i);
 	s->mxcsr = TEST_MXCSR;
+}
+
+static int vec_equal(const struct vec_state *a, const struct vec_state *b)
+{
+	size_t bytes = have_avx ? REG_BYTES : 16;
+	int r;
+
+	if (a->mxcsr != b->mxcsr)
+		return 0;
+	for (r = 0; r < NREGS; r++)
+		if (memcmp(a->regs + r * REG_BYTES, b->regs + r * REG_BYTES,
+			   bytes))
+			return 0;
+	return 1;
 }
 
 static void assert_vec_equal(const struct vec_state *want,
@@ -253,25 +269,27 @@ START_TEST(test_signal)
 }
 END_TEST
 
+START_TEST(test_fork)
+{
+	struct vec_state in, out;
+	long pid;
+
+	vec_fill(&in, 1300);
+	pid = vec_around(&in, &out, SYS_fork, 0, 0, NULL, 0);
+	if (pid == 0)
+		_exit(vec_equal(&in, &out) ? 0 : 1);
+	ck_assert_int_gt(pid, 0);
+	assert_vec_equal(&in, &out, "fork(), in the parent");
+	/* The child exits 1 when its registers differ. */
+	wait_child_ok(pid);
+}
+END_TEST
+
 struct yielder {
 	pthread_barrier_t *start;
 	unsigned int seed;
 	int bad;		/* the round a register came back wrong, or -1 */
 };
-
-static int vec_equal(const struct vec_state *a, const struct vec_state *b)
-{
-	size_t bytes = have_avx ? REG_BYTES : 16;
-	int r;
-
-	if (a->mxcsr != b->mxcsr)
-		return 0;
-	for (r = 0; r < NREGS; r++)
-		if (memcmp(a->regs + r * REG_BYTES, b->regs + r * REG_BYTES,
-			   bytes))
-			return 0;
-	return 1;
-}
 
 /* Yields with its own values loaded, so that the other thread runs. */
 static void *yield_loop(void *arg)
@@ -331,6 +349,7 @@ SKIP_TEST(test_cow_fault)
 SKIP_TEST(test_device_page_fault)
 SKIP_TEST(test_syscall)
 SKIP_TEST(test_signal)
+SKIP_TEST(test_fork)
 SKIP_TEST(test_thread_switch)
 
 #endif
@@ -349,6 +368,7 @@ static Suite *fpstate_suite(void)
 
 	tcase_add_test(switches, test_syscall);
 	tcase_add_test(switches, test_signal);
+	tcase_add_test(switches, test_fork);
 	tcase_add_test(switches, test_thread_switch);
 	suite_add_tcase(s, switches);
 	return s;
