@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gpregs: a user thread's general registers and arithmetic flags survive
+ * a page fault (on a fresh page, a copy-on-write fault, a CPU fault on a
+ * device private page), a system call made right after a fault, and a
+ * fault the kernel turns into a SIGSEGV whose handler fixes the page.
+ *
+ * Why: UML finishes a page fault by letting the host process return from
+ * its SIGSEGV handler, whose signal frame holds the registers the thread
+ * faulted with, instead of writing them back with ptrace
+ * (uml/patches/6.12/0014); the next system call then stops the process
+ * through a seccomp filter rather than PTRACE_SYSEMU.  A register the
+ * return path got wrong shows up far from its cause, so every register
+ * but rsp is loaded with a known value, the fault happens in the same asm
+ * statement, and every register is compared at once.
+ */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "umhmm_test.h"
+
+#define ROUNDS		16
+
+static int fd0;
+
+static void setup(void)
+{
+	umhmm_setup();
+	fd0 = umhmm_fd[0];
+}
+
+#ifdef __x86_64__
+
+/* rsp is the one register left out: the asm needs its stack. */
+enum gp_reg {
+	GP_RAX, GP_RBX, GP_RCX, GP_RDX, GP_RSI, GP_RDI, GP_RBP,
+	GP_R8, GP_R9, GP_R10, GP_R11, GP_R12, GP_R13, GP_R14, GP_R15,
+	GP_NREGS
+};
+
+static const char *const gp_name[GP_NREGS] = {
+	"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp",
+	"r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+};
+
+struct gp_state {
+	uint64_t r[GP_NREGS];
+	uint64_t flags;
+};
+
+/* CF, PF, AF, ZF, SF, DF and OF: all set going in, all must come back. */
+#define TEST_FLAGS	0xcd5ul
+
+/*
+ * Static, so that the asm reaches them without a base register: it
+ * loads every general register.  The access goes through rdi, whose
+ * value going in is the address.
+ */
+static struct gp_state gp_in, gp_out;
+static uint64_t gp_saved_rbp, gp_scratch;
+
+/*
+ * 128 bytes below rsp may hold the compiler's data (the red zone): the
+ * flags go through the stack below that.  rbp may be the frame pointer,
+ * so it is saved and restored by hand instead of being clobbered.
+ */
+#define GP_AROUND(event)						\
+	__asm__ volatile(						\
+		"lea -128(%%rsp), %%rsp\n\t"				\
+		"movq %%rbp, %[saved]\n\t"				\
+		"pushq 120+%[in]\n\t"					\
+		"popfq\n\t"						\
+		"movq 0+%[in], %%rax\n\t"				\
+		"movq 8+%[in], %%rbx\n\t"				\
+		"movq 16+%[in], %%rcx\n\t"				\
+		"movq 24+%[in], %%rdx\n\t"				\
+		"movq 32+%[in], %%rsi\n\t"				\
+		"movq 40+%[in], %%rdi\n\t"				\
+		"movq 48+%[in], %%rbp\n\t"				\
+		"movq 56+%[in], %%r8\n\t"				\
+		"movq 64+%[in], %%r9\n\t"				\
+		"movq 72+%[in], %%r10\n\t"				\
+		"movq 80+%[in], %%r11\n\t"				\
+		"movq 88+%[in], %%r12\n\t"				\
+		"movq 96+%[in], %%r13\n\t"				\
+		"movq 104+%[in], %%r14\n\t"				\
+		"movq 112+%[in], %%r15\n\t"				\
+		event							\
+		"movq %%rax, 0+%[out]\n\t"				\
+		"movq %%rbx, 8+%[out]\n\t"				\
+		"movq %%rcx, 16+%[out]\n\t"				\
+		"movq %%rdx, 24+%[out]\n\t"				\
+		"movq %%rsi, 32+%[out]\n\t"				\
+		"movq %%rdi, 40+%[out]\n\t"				\
+		"movq %%rbp, 48+%[out]\n\t"				\
+		"movq %%r8, 56+%[out]\n\t"				\
+		"movq %%r9, 64+%[out]\n\t"				\
+		"movq %%r10, 72+%[out]\n\t"				\
+		"movq %%r11, 80+%[out]\n\t"				\
+		"movq %%r12, 88+%[out]\n\t"				\
+		"movq %%r13, 96+%[out]\n\t"				\
+		"movq %%r14, 104+%[out]\n\t"				\
+		"movq %%r15, 112+%[out]\n\t"				\
+		"pushfq\n\t"						\
+		"popq 120+%[out]\n\t"					\
+		"cld\n\t"						\
+		"movq %[saved], %%rbp\n\t"				\
+		"lea 128(%%rsp), %%rsp"					\
+		: [out] "=m" (gp_out), [saved] "=m" (gp_saved_rbp),	\
+		  [scratch] "=m" (gp_scratch)				\
+		: [in] "m" (gp_in)					\
+		: "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9",	\
+		  "r10", "r11", "r12", "r13", "r14", "r15", "cc", "memory")
+
+enum gp_event { GP_WRITE, GP_READ, GP_WRITE_SYSCALL };
+
+/*
+ * Loads gp_in, then stores 0x5a through rdi, or reads 8 bytes through it
+ * (push and pop: no register or flag changes), or stores and then makes
+ * system call rax.
+ */
+static void gp_around(enum gp_event event)
+{
+	memset(&gp_out, 0, sizeof(gp_out));
+	switch (event) {
+	case GP_WRITE:
+		GP_AROUND("movb $0x5a, (%%rdi)\n\t");
+		break;
+	case GP_READ:
+		GP_AROUND("pushq (%%rdi)\n\tpopq %[scratch]\n\t");
+		break;
+	case GP_WRITE_SYSCALL:
+		GP_AROUND("movb $0x5a, (%%rdi)\n\tsyscall\n\t");
+		break;
+	}
+}
+
+static void gp_fill(void *addr, unsigned int seed)
+{
+	int i;
+
+	for (i = 0; i < GP_NREGS; i++)
+		gp_in.r[i] = 0x0101010101010101ull * (seed + i) ^
+			     (uint64_t)i << 56;
+	gp_in.r[GP_RDI] = (uintptr_t)addr;
+	/* IF and the reserved bit 1 are always set in user mode. */
+	gp_in.flags = TEST_FLAGS | 0x202;
+}
+
+/* Every register but @skip1 and @skip2 (-1: none) came back. */
+static void assert_gp_equal(int skip1, int skip2, const char *event)
+{
+	int i;
+
+	for (i = 0; i < GP_NREGS; i++) {
+		if (i == skip1 || i == skip2)
+			continue;
+		ck_assert_msg(gp_out.r[i] == gp_in.r[i],
+			      "%s: %s is %#llx, want %#llx", event,
+			      gp_name[i], (unsigned long long)gp_out.r[i],
+			      (unsigned long long)gp_in.r[i]);
+	}
+	ck_assert_msg((gp_out.flags & TEST_FLAGS) == TEST_FLAGS,
+		      "%s: flags %#llx, want %#lx set", event,
+		      (unsigned long long)gp_out.flags, TEST_FLAGS);
+}
+
+/* Stores to the first byte of each of ROUNDS pages, one fault each. */
+static void store_rounds(unsigned char *buf, unsigned int seed,
+			 const char *event)
+{
+	int i;
+
+	for (i = 0; i < ROUNDS; i++) {
+		gp_fill(buf + i * page_size, seed + i);
+		gp_around(GP_WRITE);
+		assert_gp_equal(-1, -1, event);
+	}
+	for (i = 0; i < ROUNDS; i++)
+		ck_assert_uint_eq(buf[i * page_size], 0x5a);
+}
+
+START_TEST(test_fresh_page_fault)
+{
+	store_rounds(test_map_anon(ROUNDS), 1100, "write fault on a fresh page");
+}
+END_TEST
+
+START_TEST(test_cow_fault)
+{
+	unsigned char *buf = test_map_anon(ROUNDS);
+
+	/* A read maps the zero page: the store then breaks COW. */
+	ck_assert_int_eq(first_nonzero(buf, ROUNDS * page_size), -1);
+	store_rounds(buf, 1120, "copy-on-write fault");
+}
+END_TEST
+
+START_TEST(test_device_page_fault)
+{
+	size_t size = ROUNDS * page_size;
+	unsigned char *buf = test_map_pattern(ROUNDS, 1140);
+	struct umhmm_stats before, after;
+	uint64_t want;
+	int i;
+
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, ROUNDS,
+				   NULL, 0), ROUNDS);
+	umhmm_stats(fd0, &before);
+	for (i = 0; i < ROUNDS; i++) {
+		unsigned char *addr = buf + i * page_size + 8;
+
+		gp_fill(addr, 1160 + i);
+		gp_around(GP_READ);
+		assert_gp_equal(-1, -1, "CPU fault on a device private page");
+		memcpy(&want, addr, sizeof(want));
+		ck_assert_uint_eq(gp_scratch, want);
+	}
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_eq(after.migrate_to_ram - before.migrate_to_ram,
+			  ROUNDS);
+	ck_assert_pattern(buf, size, 1140);
+}
+END_TEST
+
+/*
+ * The system call after a fault: its number and result, and every other
+ * register but the two the syscall instruction itself takes (rcx, r11).
+ */
+START_TEST(test_syscall_after_fault)
+{
+	unsigned char *buf = test_map_anon(ROUNDS);
+	int i;
+
+	for (i = 0; i < ROUNDS; i++) {
+		gp_fill(buf + i * page_size, 1180 + i);
+		gp_in.r[GP_RAX] = SYS_getppid;
+		gp_around(GP_WRITE_SYSCALL);
+		ck_assert_int_eq((long)gp_out.r[GP_RAX], getppid());
+		gp_out.r[GP_RAX] = gp_in.r[GP_RAX];
+		assert_gp_equal(GP_RCX, GP_R11, "getppid() after a fault");
+		ck_assert_uint_eq(buf[i * page_size], 0x5a);
+	}
+}
+END_TEST
+
+/* An error comes back as such: close() of the address, a bad fd. */
+START_TEST(test_failing_syscall_after_fault)
+{
+	unsigned char *buf = test_map_anon(ROUNDS);
+	int i;
+
+	for (i = 0; i < ROUNDS; i++) {
+		gp_fill(buf + i * page_size, 1200 + i);
+		gp_in.r[GP_RAX] = SYS_close;
+		gp_around(GP_WRITE_SYSCALL);
+		ck_assert_int_eq((long)gp_out.r[GP_RAX], -EBADF);
+		gp_out.r[GP_RAX] = gp_in.r[GP_RAX];
+		assert_gp_equal(GP_RCX, GP_R11, "close(bad fd) after a fault");
+	}
+}
+END_TEST
+
+static unsigned char *guarded;
+static volatile sig_atomic_t segv_count;
+static volatile uint64_t segv_rdi, segv_rbx, segv_addr;
+
+/* Records what the kernel saw and makes the page writable. */
+static void unguard_handler(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+
+	(void)sig;
+	segv_count++;
+	segv_addr = (uintptr_t)si->si_addr;
+	segv_rdi = uc->uc_mcontext.gregs[REG_RDI];
+	segv_rbx = uc->uc_mcontext.gregs[REG_RBX];
+	if (mprotect(guarded, ROUNDS * page_size, PROT_READ | PROT_WRITE))
+		_exit(2);
+}
+
+/*
+ * A store to a read-only page: the kernel delivers SIGSEGV, so the
+ * registers the task resumes with are not the ones it faulted with.
+ */
+START_TEST(test_fault_to_signal)
+{
+	struct sigaction sa = {
+		.sa_sigaction = unguard_handler,
+		.sa_flags = SA_SIGINFO,
+	};
+	int i;
+
+	guarded = test_map_anon(ROUNDS);
+	ck_assert_int_eq(sigaction(SIGSEGV, &sa, NULL), 0);
+	for (i = 0; i < ROUNDS; i++) {
+		unsigned char *addr = guarded + i * page_size;
+
+		ck_assert_int_eq(mprotect(guarded, ROUNDS * page_size,
+					  PROT_READ), 0);
+		segv_count = 0;
+		gp_fill(addr, 1220 + i);
+		gp_around(GP_WRITE);
+		ck_assert_int_eq(segv_count, 1);
+		ck_assert_ptr_eq((void *)(uintptr_t)segv_addr, addr);
+		ck_assert_uint_eq(segv_rdi, gp_in.r[GP_RDI]);
+		ck_assert_uint_eq(segv_rbx, gp_in.r[GP_RBX]);
+		assert_gp_equal(-1, -1, "a store the kernel signalled");
+		ck_assert_uint_eq(*addr, 0x5a);
+	}
+}
+END_TEST
+
+#else /* !__x86_64__ */
+
+#define SKIP_TEST(name)						\
+	START_TEST(name)					\
+	{							\
+		umhmm_skip("the register checks are x86_64 asm");	\
+	}							\
+	END_TEST
+SKIP_TEST(test_fresh_page_fault)
+SKIP_TEST(test_cow_fault)
+SKIP_TEST(test_device_page_fault)
+SKIP_TEST(test_syscall_after_fault)
+SKIP_TEST(test_failing_syscall_after_fault)
+SKIP_TEST(test_fault_to_signal)
+
+#endif
+
+static Suite *gpregs_suite(void)
+{
+	Suite *s = umhmm_suite_create("gpregs");
+	TCase *faults = umhmm_tcase_create("faults", setup, umhmm_teardown);
+	TCase *after = umhmm_tcase_create("after_faults", setup,
+					  umhmm_teardown);
+
+	tcase_add_test(faults, test_fresh_page_fault);
+	tcase_add_test(faults, test_cow_fault);
+	tcase_add_test(faults, test_device_page_fault);
+	suite_add_tcase(s, faults);
+
+	tcase_add_test(after, test_syscall_after_fault);
+	tcase_add_test(after, test_failing_syscall_after_fault);
+	tcase_add_test(after, test_fault_to_signal);
+	suite_add_tcase(s, after);
+	return s;
+}
+
+int main(void)
+{
+	return run_suite(gpregs_suite());
+}
