@@ -16,6 +16,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -268,6 +269,39 @@ START_TEST(test_failing_syscall_after_fault)
 }
 END_TEST
 
+static void *thread_start(void *arg)
+{
+	return (char *)arg + 1;
+}
+
+/*
+ * A new thread's first run, while its creator waits in pthread_join()
+ * right after a page fault: the thread must start once, in the thread
+ * function, and hand back its result.  Its registers come from the
+ * clone() that created it; the process is stopped in the creator's
+ * join, a system call the kernel must not let the host run with the
+ * new thread's registers (the number would be clone()'s).
+ */
+START_TEST(test_thread_start_after_fault)
+{
+	unsigned char *buf = test_map_anon(ROUNDS);
+	char token[ROUNDS];
+	pthread_t th;
+	void *ret;
+	int i;
+
+	for (i = 0; i < ROUNDS; i++) {
+		ck_assert_int_eq(pthread_create(&th, NULL, thread_start,
+						&token[i]), 0);
+		buf[i * page_size] = 0x5a;
+		ck_assert_int_eq(pthread_join(th, &ret), 0);
+		ck_assert_ptr_eq(ret, &token[i] + 1);
+	}
+	for (i = 0; i < ROUNDS; i++)
+		ck_assert_uint_eq(buf[i * page_size], 0x5a);
+}
+END_TEST
+
 static unsigned char *guarded;
 static volatile sig_atomic_t segv_count;
 static volatile uint64_t segv_rdi, segv_rbx, segv_addr;
@@ -350,6 +384,7 @@ static Suite *gpregs_suite(void)
 	tcase_add_test(after, test_syscall_after_fault);
 	tcase_add_test(after, test_failing_syscall_after_fault);
 	tcase_add_test(after, test_fault_to_signal);
+	tcase_add_test(after, test_thread_start_after_fault);
 	suite_add_tcase(s, after);
 	return s;
 }
