@@ -176,51 +176,35 @@ static void around_access(volatile unsigned char *addr, int write,
 	assert_vec_equal(&in, &out, event);
 }
 
-/* Stores to the first byte of each of ROUNDS pages, one fault each. */
-static void store_rounds(unsigned char *buf, unsigned int seed,
-			 const char *event)
+static void vec_store(unsigned char *addr, unsigned int seed,
+		      const char *event)
 {
-	int i;
+	around_access(addr, 1, seed, event);
+}
 
-	for (i = 0; i < ROUNDS; i++)
-		around_access(buf + i * page_size, 1, seed + i, event);
-	for (i = 0; i < ROUNDS; i++)
-		ck_assert_uint_eq(buf[i * page_size], 0x5a);
+static void vec_load(unsigned char *addr, unsigned int seed,
+		     const char *event)
+{
+	around_access(addr, 0, seed, event);
 }
 
 START_TEST(test_fresh_page_fault)
 {
-	store_rounds(test_map_anon(ROUNDS), 900, "write fault on a fresh page");
+	fault_fresh_pages(ROUNDS, 900, vec_store,
+			  "write fault on a fresh page");
 }
 END_TEST
 
 START_TEST(test_cow_fault)
 {
-	unsigned char *buf = test_map_anon(ROUNDS);
-
-	/* A read maps the zero page: the store then breaks COW. */
-	ck_assert_int_eq(first_nonzero(buf, ROUNDS * page_size), -1);
-	store_rounds(buf, 920, "copy-on-write fault");
+	fault_cow_pages(ROUNDS, 920, vec_store, "copy-on-write fault");
 }
 END_TEST
 
 START_TEST(test_device_page_fault)
 {
-	size_t size = ROUNDS * page_size;
-	unsigned char *buf = test_map_pattern(ROUNDS, 940);
-	struct umhmm_stats before, after;
-	int i;
-
-	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, ROUNDS,
-				   NULL, 0), ROUNDS);
-	umhmm_stats(fd0, &before);
-	for (i = 0; i < ROUNDS; i++)
-		around_access(buf + i * page_size + 7, 0, 960 + i,
-			      "CPU fault on a device private page");
-	umhmm_stats(fd0, &after);
-	ck_assert_uint_eq(after.migrate_to_ram - before.migrate_to_ram,
-			  ROUNDS);
-	ck_assert_pattern(buf, size, 940);
+	fault_device_pages(fd0, ROUNDS, 940, vec_load,
+			   "CPU fault on a device private page");
 }
 END_TEST
 

@@ -173,99 +173,79 @@ static void assert_gp_equal(int skip1, int skip2, const char *event)
 		      (unsigned long long)gp_out.flags, TEST_FLAGS);
 }
 
-/* Stores to the first byte of each of ROUNDS pages, one fault each. */
-static void store_rounds(unsigned char *buf, unsigned int seed,
-			 const char *event)
+static void gp_store(unsigned char *addr, unsigned int seed,
+		     const char *event)
 {
-	int i;
+	gp_fill(addr, seed);
+	gp_around(GP_WRITE);
+	assert_gp_equal(-1, -1, event);
+}
 
-	for (i = 0; i < ROUNDS; i++) {
-		gp_fill(buf + i * page_size, seed + i);
-		gp_around(GP_WRITE);
-		assert_gp_equal(-1, -1, event);
-	}
-	for (i = 0; i < ROUNDS; i++)
-		ck_assert_uint_eq(buf[i * page_size], 0x5a);
+static void gp_load(unsigned char *addr, unsigned int seed, const char *event)
+{
+	uint64_t want;
+
+	gp_fill(addr, seed);
+	gp_around(GP_READ);
+	assert_gp_equal(-1, -1, event);
+	memcpy(&want, addr, sizeof(want));
+	ck_assert_uint_eq(gp_scratch, want);
 }
 
 START_TEST(test_fresh_page_fault)
 {
-	store_rounds(test_map_anon(ROUNDS), 1100, "write fault on a fresh page");
+	fault_fresh_pages(ROUNDS, 1100, gp_store,
+			  "write fault on a fresh page");
 }
 END_TEST
 
 START_TEST(test_cow_fault)
 {
-	unsigned char *buf = test_map_anon(ROUNDS);
-
-	/* A read maps the zero page: the store then breaks COW. */
-	ck_assert_int_eq(first_nonzero(buf, ROUNDS * page_size), -1);
-	store_rounds(buf, 1120, "copy-on-write fault");
+	fault_cow_pages(ROUNDS, 1120, gp_store, "copy-on-write fault");
 }
 END_TEST
 
 START_TEST(test_device_page_fault)
 {
-	size_t size = ROUNDS * page_size;
-	unsigned char *buf = test_map_pattern(ROUNDS, 1140);
-	struct umhmm_stats before, after;
-	uint64_t want;
-	int i;
-
-	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, buf, ROUNDS,
-				   NULL, 0), ROUNDS);
-	umhmm_stats(fd0, &before);
-	for (i = 0; i < ROUNDS; i++) {
-		unsigned char *addr = buf + i * page_size + 8;
-
-		gp_fill(addr, 1160 + i);
-		gp_around(GP_READ);
-		assert_gp_equal(-1, -1, "CPU fault on a device private page");
-		memcpy(&want, addr, sizeof(want));
-		ck_assert_uint_eq(gp_scratch, want);
-	}
-	umhmm_stats(fd0, &after);
-	ck_assert_uint_eq(after.migrate_to_ram - before.migrate_to_ram,
-			  ROUNDS);
-	ck_assert_pattern(buf, size, 1140);
+	fault_device_pages(fd0, ROUNDS, 1140, gp_load,
+			   "CPU fault on a device private page");
 }
 END_TEST
 
 /*
- * The system call after a fault: its number and result, and every other
- * register but the two the syscall instruction itself takes (rcx, r11).
+ * System call @nr (rdi: the address) right after a store to each of
+ * ROUNDS fresh pages must return @want and leave every register but rax
+ * and the two the syscall instruction itself takes (rcx, r11).
  */
-START_TEST(test_syscall_after_fault)
+static void syscall_after_faults(long nr, long want, unsigned int seed,
+				 const char *event)
 {
 	unsigned char *buf = test_map_anon(ROUNDS);
 	int i;
 
 	for (i = 0; i < ROUNDS; i++) {
-		gp_fill(buf + i * page_size, 1180 + i);
-		gp_in.r[GP_RAX] = SYS_getppid;
+		gp_fill(buf + i * page_size, seed + i);
+		gp_in.r[GP_RAX] = nr;
 		gp_around(GP_WRITE_SYSCALL);
-		ck_assert_int_eq((long)gp_out.r[GP_RAX], getppid());
+		ck_assert_int_eq((long)gp_out.r[GP_RAX], want);
 		gp_out.r[GP_RAX] = gp_in.r[GP_RAX];
-		assert_gp_equal(GP_RCX, GP_R11, "getppid() after a fault");
+		assert_gp_equal(GP_RCX, GP_R11, event);
 		ck_assert_uint_eq(buf[i * page_size], 0x5a);
 	}
+}
+
+START_TEST(test_syscall_after_fault)
+{
+	syscall_after_faults(SYS_getppid, getppid(), 1180,
+			     "getppid() after a fault");
 }
 END_TEST
 
 /* An error comes back as such: close() of the address, a bad fd. */
 START_TEST(test_failing_syscall_after_fault)
 {
-	unsigned char *buf = test_map_anon(ROUNDS);
-	int i;
-
-	for (i = 0; i < ROUNDS; i++) {
-		gp_fill(buf + i * page_size, 1200 + i);
-		gp_in.r[GP_RAX] = SYS_close;
-		gp_around(GP_WRITE_SYSCALL);
-		ck_assert_int_eq((long)gp_out.r[GP_RAX], -EBADF);
-		gp_out.r[GP_RAX] = gp_in.r[GP_RAX];
-		assert_gp_equal(GP_RCX, GP_R11, "close(bad fd) after a fault");
-	}
+	syscall_after_faults(SYS_close, -EBADF, 1200,
+			     "close(bad fd) after a fault");
 }
 END_TEST
 

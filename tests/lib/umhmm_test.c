@@ -332,6 +332,52 @@ void assert_states(const unsigned char *state, size_t npages,
 			      what, i, state[i], type);
 }
 
+static void store_each_page(unsigned char *buf, size_t npages,
+			    unsigned int seed, checked_access_fn store,
+			    const char *event)
+{
+	size_t i;
+
+	for (i = 0; i < npages; i++)
+		store(buf + i * page_size, seed + i, event);
+	for (i = 0; i < npages; i++)
+		ck_assert_uint_eq(buf[i * page_size], 0x5a);
+}
+
+void fault_fresh_pages(size_t npages, unsigned int seed,
+		       checked_access_fn store, const char *event)
+{
+	store_each_page(test_map_anon(npages), npages, seed, store, event);
+}
+
+void fault_cow_pages(size_t npages, unsigned int seed,
+		     checked_access_fn store, const char *event)
+{
+	unsigned char *buf = test_map_anon(npages);
+
+	/* A read maps the zero page: the store then breaks COW. */
+	ck_assert_int_eq(first_nonzero(buf, npages * page_size), -1);
+	store_each_page(buf, npages, seed, store, event);
+}
+
+void fault_device_pages(int fd, size_t npages, unsigned int seed,
+			checked_access_fn read, const char *event)
+{
+	unsigned char *buf = test_map_pattern(npages, seed);
+	struct umhmm_stats before, after;
+	size_t i;
+
+	ck_assert_uint_eq(umhmm_ok(fd, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
+				   NULL, 0), npages);
+	umhmm_stats(fd, &before);
+	for (i = 0; i < npages; i++)
+		read(buf + i * page_size + 8, seed + 20 + i, event);
+	umhmm_stats(fd, &after);
+	ck_assert_uint_eq(after.migrate_to_ram - before.migrate_to_ram,
+			  npages);
+	ck_assert_pattern(buf, npages * page_size, seed);
+}
+
 void kmsg(const char *fmt, ...)
 {
 	char buf[256];

@@ -124,6 +124,25 @@ unsigned char *umhmm_bar_map(int fd, size_t npages, size_t pgoff,
 /* Asserts the type bits of every state byte. */
 void assert_states(const unsigned char *state, size_t npages,
 		   unsigned char type, const char *what);
+
+/*
+ * A register check around one access (fpstate, gpregs): loads values
+ * from @seed, stores 0x5a to @addr or reads it, asserts they came back.
+ */
+typedef void (*checked_access_fn)(unsigned char *addr, unsigned int seed,
+				  const char *event);
+/* One store per fresh anonymous page, one fault each: seed + i. */
+void fault_fresh_pages(size_t npages, unsigned int seed,
+		       checked_access_fn store, const char *event);
+/* The same after a read has mapped the zero page: copy-on-write faults. */
+void fault_cow_pages(size_t npages, unsigned int seed,
+		     checked_access_fn store, const char *event);
+/*
+ * Pattern @seed migrated to the device, then one read per page: a CPU
+ * fault each (migrate_to_ram(), counted), registers from seed + 20 + i.
+ */
+void fault_device_pages(int fd, size_t npages, unsigned int seed,
+			checked_access_fn read, const char *event);
 /* Snapshot of npages at addr through fd. */
 void snapshot(int fd, void *addr, size_t npages, unsigned char *state);
 
