@@ -334,12 +334,8 @@ END_TEST
 
 #else /* !__x86_64__ */
 
-#define SKIP_TEST(name)						\
-	START_TEST(name)					\
-	{							\
-		umhmm_skip("the register checks are x86_64 asm");	\
-	}							\
-	END_TEST
+#define SKIP_TEST(name) \
+	UMHMM_SKIP_TEST(name, "the register checks are x86_64 asm")
 SKIP_TEST(test_fresh_page_fault)
 SKIP_TEST(test_cow_fault)
 SKIP_TEST(test_device_page_fault)

@@ -184,6 +184,15 @@ void umhmm_tcase_set_timeout(TCase *tc, double seconds);
 		umhmm_skip_at(__func__, __VA_ARGS__);		\
 		return;						\
 	} while (0)
+
+/* A test case that only SKIPs: what this build cannot test, and why. */
+#define UMHMM_SKIP_TEST(name, reason)				\
+	START_TEST(name)					\
+	{							\
+		umhmm_skip(reason);				\
+	}							\
+	END_TEST
+
 void umhmm_skip_at(const char *func, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
