@@ -29,14 +29,6 @@
 
 #define ROUNDS		16
 
-static int fd0;
-
-static void setup(void)
-{
-	umhmm_setup();
-	fd0 = umhmm_fd[0];
-}
-
 #ifdef __x86_64__
 
 /* rsp is the one register left out: the asm needs its stack. */
@@ -207,7 +199,7 @@ END_TEST
 
 START_TEST(test_device_page_fault)
 {
-	fault_device_pages(fd0, ROUNDS, 1140, gp_load,
+	fault_device_pages(umhmm_fd[0], ROUNDS, 1140, gp_load,
 			   "CPU fault on a device private page");
 }
 END_TEST
@@ -348,8 +340,9 @@ SKIP_TEST(test_fault_to_signal)
 static Suite *gpregs_suite(void)
 {
 	Suite *s = umhmm_suite_create("gpregs");
-	TCase *faults = umhmm_tcase_create("faults", setup, umhmm_teardown);
-	TCase *after = umhmm_tcase_create("after_faults", setup,
+	TCase *faults = umhmm_tcase_create("faults", umhmm_setup,
+					   umhmm_teardown);
+	TCase *after = umhmm_tcase_create("after_faults", umhmm_setup,
 					  umhmm_teardown);
 
 	tcase_add_test(faults, test_fresh_page_fault);
