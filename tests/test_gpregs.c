@@ -302,10 +302,11 @@ START_TEST(test_fault_to_signal)
 		.sa_sigaction = unguard_handler,
 		.sa_flags = SA_SIGINFO,
 	};
+	struct sigaction old;
 	int i;
 
 	guarded = test_map_anon(ROUNDS);
-	ck_assert_int_eq(sigaction(SIGSEGV, &sa, NULL), 0);
+	ck_assert_int_eq(sigaction(SIGSEGV, &sa, &old), 0);
 	for (i = 0; i < ROUNDS; i++) {
 		unsigned char *addr = guarded + i * page_size;
 
@@ -321,6 +322,7 @@ START_TEST(test_fault_to_signal)
 		assert_gp_equal(-1, -1, "a store the kernel signalled");
 		ck_assert_uint_eq(*addr, 0x5a);
 	}
+	ck_assert_int_eq(sigaction(SIGSEGV, &old, NULL), 0);
 }
 END_TEST
 

@@ -2,10 +2,12 @@
 /*
  * Shared helpers of the umhmm suites; see umhmm_test.h.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -550,6 +552,9 @@ static void hand_over_mark(int sig)
 		_mark_point(umhmm_mark_file, umhmm_mark_line);
 }
 
+static struct sigaction timeout_mark_old;
+static bool timeout_mark_armed;
+
 static void arm_timeout_mark(void)
 {
 	struct sigaction sa = {
@@ -573,10 +578,137 @@ static void arm_timeout_mark(void)
 		return;
 	timeout -= MARK_LEAD_S;
 	/* Replaces the handler inherited from check's process. */
-	sigaction(SIGALRM, &sa, NULL);
+	sigaction(SIGALRM, &sa, &timeout_mark_old);
 	it.it_value.tv_sec = (time_t)timeout;
 	it.it_value.tv_usec = (suseconds_t)((timeout - (double)it.it_value.tv_sec) * 1e6);
 	setitimer(ITIMER_REAL, &it, NULL);
+	timeout_mark_armed = true;
+}
+
+/* The test is over: the next one may run in this process. */
+static void disarm_timeout_mark(void)
+{
+	struct itimerval it = { 0 };
+
+	if (!timeout_mark_armed)
+		return;
+	setitimer(ITIMER_REAL, &it, NULL);
+	sigaction(SIGALRM, &timeout_mark_old, NULL);
+	timeout_mark_armed = false;
+}
+
+/*
+ * What a test gives back. run-suites first runs a suite without a fork
+ * per test (CK_FORK=no: a forked test costs milliseconds of page faults
+ * under UML), so the next test inherits the process: a thread left
+ * running, an open file or a signal disposition changed would reach it.
+ * The state is taken before a test's setup and compared after its
+ * teardown, whether or not check forks, so a test that leaks fails the
+ * same way in both modes. Threads, blocked, ignored and caught signals
+ * come from /proc/self/status; the handler of each signal the suites
+ * catch is compared too, since replacing one handler with another leaves
+ * the caught mask as it was. Only the standard signals count: glibc
+ * takes two real-time ones for itself when the first thread starts.
+ */
+#define STANDARD_SIGNALS	0x7fffffffULL	/* bits of signals 1 to 31 */
+
+struct process_state {
+	unsigned long long status[4];	/* Threads:, SigBlk:, SigIgn:, SigCgt: */
+	int nfds;
+	struct sigaction act[6];
+};
+
+static const int watched_signals[] = {
+	SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGALRM, SIGUSR1,
+};
+static const char *const status_keys[] = {
+	"Threads:", "SigBlk:", "SigIgn:", "SigCgt:",
+};
+static struct process_state state_before;
+
+static void read_process_state(struct process_state *ps)
+{
+	char line[256];
+	struct dirent *de;
+	size_t i;
+	FILE *f;
+	DIR *d;
+
+	memset(ps, 0, sizeof(*ps));
+	f = fopen("/proc/self/status", "re");
+	ck_assert_msg(f, "cannot open /proc/self/status: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		for (i = 0; i < 4; i++)
+			if (!strncmp(line, status_keys[i],
+				     strlen(status_keys[i])))
+				ps->status[i] = strtoull(line +
+						strlen(status_keys[i]), NULL,
+						i ? 16 : 10) &
+						(i ? STANDARD_SIGNALS : ~0ULL);
+	fclose(f);
+	d = opendir("/proc/self/fd");
+	ck_assert_msg(d, "cannot open /proc/self/fd: %s", strerror(errno));
+	while ((de = readdir(d)))
+		ps->nfds += de->d_name[0] != '.';
+	closedir(d);
+	for (i = 0; i < sizeof(watched_signals) / sizeof(watched_signals[0]); i++)
+		sigaction(watched_signals[i], NULL, &ps->act[i]);
+}
+
+static void take_process_state(void)
+{
+	read_process_state(&state_before);
+}
+
+/*
+ * Not memcmp() of sa_mask: the kernel reports _NSIG bits, and glibc
+ * leaves the rest of its larger sigset_t as its stack had it.
+ */
+static bool same_action(const struct sigaction *a, const struct sigaction *b)
+{
+	int sig;
+
+	if (a->sa_handler != b->sa_handler)
+		return false;
+	/* sigaction() adds SA_RESTORER to a default action put back. */
+	if (a->sa_handler == SIG_DFL || a->sa_handler == SIG_IGN)
+		return true;
+	if (a->sa_flags != b->sa_flags)
+		return false;
+	for (sig = 1; sig < NSIG; sig++)
+		if (sigismember(&a->sa_mask, sig) != sigismember(&b->sa_mask, sig))
+			return false;
+	return true;
+}
+
+static void check_process_state(void)
+{
+	struct process_state now;
+	size_t i;
+	int ms;
+
+	/*
+	 * A thread pthread_join() has waited for can still be listed for a
+	 * moment while the kernel finishes its exit: poll, for a second.
+	 */
+	for (ms = 0;; ms++) {
+		read_process_state(&now);
+		if (now.status[0] == state_before.status[0] || ms == 1000)
+			break;
+		usleep(1000);
+	}
+	for (i = 0; i < 4; i++)
+		ck_assert_msg(now.status[i] == state_before.status[i],
+			      "the test left the process changed: %s %llx before, %llx after",
+			      status_keys[i], state_before.status[i],
+			      now.status[i]);
+	ck_assert_msg(now.nfds == state_before.nfds,
+		      "the test left %d files open (%d before, %d after)",
+		      now.nfds - state_before.nfds, state_before.nfds, now.nfds);
+	for (i = 0; i < sizeof(watched_signals) / sizeof(watched_signals[0]); i++)
+		ck_assert_msg(same_action(&now.act[i], &state_before.act[i]),
+			      "the test left the action of signal %d (%s) changed",
+			      watched_signals[i], strsignal(watched_signals[i]));
 }
 
 void umhmm_tcase_set_timeout(TCase *tc, double seconds)
@@ -722,7 +854,9 @@ TCase *umhmm_tcase_create(const char *name, void (*setup)(void),
 	tcases[ntcases] = tc;
 	tcase_names[ntcases++] = name;
 	tcase_add_unchecked_fixture(tc, tcase_begin, tcase_end);
-	tcase_add_checked_fixture(tc, arm_timeout_mark, NULL);
+	/* Setups run in this order, teardowns in the reverse one. */
+	tcase_add_checked_fixture(tc, take_process_state, check_process_state);
+	tcase_add_checked_fixture(tc, arm_timeout_mark, disarm_timeout_mark);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	return tc;
 }
