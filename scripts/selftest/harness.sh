@@ -372,6 +372,139 @@ case_suite_failure() {
 	rm -rf "$d"
 }
 
+# run-suites runs a suite without a fork per test first and, on anything
+# but a clean pass, again with one; that run's results are the suite's.
+# Fake suites that pass only with a fork per test: one fails without,
+# one crashes, one hangs past the suite's bound (CK_DEFAULT_TIMEOUT).
+case_nofork_rerun() {
+	local k d=$BUILD_DIR/selftest-nofork f
+	k=$(uml_kernel)
+	mkdir -p "$d"
+	# fake_suite NAME ACTION: passes with a fork per test, runs ACTION without.
+	fake_suite() {
+		cat >"$d/$1" <<FAKE
+#!/bin/bash
+echo "\$CK_FORK" >>"\$UMHMM_OUT/$1.modes"
+if [[ \$CK_FORK == no ]]; then
+	$2
+fi
+printf 'ok 1 - $1\n1..1\n' >"\$CK_TAP_LOG_FILE_NAME"
+FAKE
+		chmod +x "$d/$1"
+	}
+	# shellcheck disable=SC2016 # expanded by the fake suites
+	fake_suite test_fails 'printf "not ok 1 - test_fails\n1..1\n" >"$CK_TAP_LOG_FILE_NAME"; exit 1'
+	# shellcheck disable=SC2016
+	fake_suite test_crashes 'kill -SEGV $$'
+	fake_suite test_hangs 'exec sleep 600'
+	if ! CK_DEFAULT_TIMEOUT=3 bash "$S/run.sh" -t 120 -k "$k" "$tmp/r-nofork" -- \
+		env CK_DEFAULT_TIMEOUT=3 "$S/run-suites" "$d"/test_* >"$tmp/out" 2>"$tmp/err"; then
+		fail_case "nofork-rerun: the suites did not pass on their rerun: $(tail -n 5 "$tmp/err")"
+	fi
+	for f in "test_fails:exit status 1, 1 not ok" "test_crashes:exit status 139 (signal 11), TAP cut short" \
+		"test_hangs:not done after 3 s, TAP cut short"; do
+		grep -qF "${f%%:*}: rerun with a fork per test (without one: ${f#*:})" "$tmp/out" ||
+			fail_case "nofork-rerun: no rerun of ${f%%:*} for '${f#*:}': $(grep -F "${f%%:*}" "$tmp/out")"
+		[[ $(paste -sd, "$tmp/r-nofork/${f%%:*}.modes" 2>/dev/null) == no,yes ]] ||
+			fail_case "nofork-rerun: ${f%%:*} ran as CK_FORK=$(paste -sd, "$tmp/r-nofork/${f%%:*}.modes"), wanted no,yes"
+		grep -q "^ok 1 - ${f%%:*}" "$tmp/r-nofork/${f%%:*}.tap" ||
+			fail_case "nofork-rerun: the TAP of ${f%%:*} is not the rerun's"
+	done
+	rm -rf "$d"
+}
+
+# A test that leaves a thread running, a file open or a signal handler
+# installed fails, with or without a fork per test: without one, the next
+# test would inherit it (tests/lib). A scratch suite on the host.
+case_test_leaks() {
+	local src d=$tmp/leak mode
+	src=$(bash "$S/kernel-source.sh") || { fail_case "test-leaks: no kernel source"; return; }
+	mkdir -p "$d"
+	cat >"$d/leak.c" <<'SUITE'
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+#include "umhmm_test.h"
+
+static void *park(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+START_TEST(test_thread)
+{
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, park, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_file)
+{
+	ck_assert_int_ge(open("/dev/null", O_RDONLY), 0);
+}
+END_TEST
+
+START_TEST(test_handler)
+{
+	signal(SIGUSR1, on_usr1);
+}
+END_TEST
+
+START_TEST(test_clean)
+{
+	int fd = open("/dev/null", O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(close(fd), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = umhmm_suite_create("leak");
+	TCase *tc = umhmm_tcase_create("leak", NULL, NULL);
+
+	tcase_add_test(tc, test_clean);
+	tcase_add_test(tc, test_file);
+	tcase_add_test(tc, test_handler);
+	tcase_add_test(tc, test_thread);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}
+SUITE
+	# shellcheck disable=SC2046 # pkg-config prints several words
+	if ! (cd "$d" && gcc -O2 -Wall -Werror -D_GNU_SOURCE -pthread -I"$UMHMM_ROOT/tests/lib" \
+		-I"$UMHMM_ROOT/src/include" -I"$src/lib" $(pkg-config --cflags check) -o leak leak.c \
+		"$UMHMM_ROOT/tests/lib/umhmm_test.c" $(pkg-config --libs check)) 2>"$tmp/err"; then
+		fail_case "test-leaks: the scratch suite did not build: $(<"$tmp/err")"
+		return
+	fi
+	for mode in yes no; do
+		if (cd "$d" && for v in $(compgen -e -X '!CK_*'); do unset "$v"; done &&
+			CK_FORK=$mode ./leak) >"$tmp/out" 2>&1; then
+			fail_case "test-leaks: CK_FORK=$mode: the leaking suite passed"
+		fi
+		grep -q '^25%: Checks: 4, Failures: 3, Errors: 0' "$tmp/out" ||
+			fail_case "test-leaks: CK_FORK=$mode: wanted 3 of 4 failing: $(grep '%' "$tmp/out")"
+		grep -q ':leak:test_file:0: the test left 1 files open' "$tmp/out" ||
+			fail_case "test-leaks: CK_FORK=$mode: the open file was not reported: $(<"$tmp/out")"
+		grep -q ':leak:test_handler:0: the test left the process changed: SigCgt:' "$tmp/out" ||
+			fail_case "test-leaks: CK_FORK=$mode: the handler was not reported: $(<"$tmp/out")"
+		grep -q ':leak:test_thread:0: the test left the process changed: Threads: 1 before, 2 after' "$tmp/out" ||
+			fail_case "test-leaks: CK_FORK=$mode: the thread was not reported: $(<"$tmp/out")"
+	done
+}
+
 # Where check reports a test that crashes or overruns its timeout: at its
 # last passing assertion, which the suites keep in memory (umhmm_mark() in
 # tests/lib). A scratch suite on the host: no device is opened.
@@ -851,7 +984,7 @@ case_unprivileged() {
 	rm -rf "$b3"
 }
 
-all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space bad_fault_around bad_settings patch_refused unknown_tests config_mismatch bench_vm_input job_fails fault_around suite_failure failure_location splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
+all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space bad_fault_around bad_settings patch_refused unknown_tests config_mismatch bench_vm_input job_fails fault_around suite_failure nofork_rerun failure_location test_leaks splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
