@@ -334,6 +334,10 @@ check_settings() {
 			[[ $val == none || $val =~ ^[0-9]+$ ]] ||
 				die "UMHMM_CPU=$val is not a CPU number or none: set e.g. UMHMM_CPU=0, or unset it for one this process may use"
 			;;
+		UMHMM_HUGE_PHYSMEM)
+			[[ $val == auto || $val == on || $val == off ]] ||
+				die "UMHMM_HUGE_PHYSMEM=$val is not auto, on or off: unset it for auto"
+			;;
 		UMHMM_FAULT_AROUND_BYTES)
 			if [[ ! $val =~ ^[1-9][0-9]{0,6}$ ]] || ((val > 2097152)); then
 				die "UMHMM_FAULT_AROUND_BYTES=$val is not a size in bytes up to 2097152 (empty: the kernel's default)"
@@ -1335,6 +1339,25 @@ report_splats() {
 		return 1
 	fi
 	return 0
+}
+
+# huge_physmem_unsupported: why run.sh cannot put UML's memory file on a
+# tmpfs with transparent huge pages here; fails (silently) when it can.
+huge_physmem_unsupported() {
+	local thp=/sys/kernel/mm/transparent_hugepage/shmem_enabled cap
+	cap=$(awk '/^CapEff:/ { print $2 }' /proc/self/status 2>/dev/null) || cap=
+	if [[ ! $cap =~ ^[0-9a-fA-F]+$ ]] || ((!((16#$cap >> 21) & 1))); then
+		# CAP_SYS_ADMIN: bit 21
+		printf '%s\n' "mounting a tmpfs of UML's own needs root (CAP_SYS_ADMIN)"
+	elif ! command -v unshare >/dev/null; then
+		printf '%s\n' "unshare is missing (util-linux): run scripts/deps.sh"
+	elif [[ ! -r $thp ]]; then
+		printf '%s\n' "the host kernel has no transparent huge pages for tmpfs ($thp)"
+	elif grep -qF '[deny]' "$thp"; then
+		printf '%s\n' "the host denies tmpfs huge pages ($thp)"
+	else
+		return 1
+	fi
 }
 
 # The CPUs this process may run on, one per line, from the kernel's
