@@ -881,9 +881,23 @@ case_concurrent() {
 		return 0
 	fi
 	src=$(copy_build "$b2") || { fail_case "concurrent: cannot copy the kernel build to $b2"; return; }
-	spawn env TESTS="$suites" bash "$S/test.sh" >"$tmp/c1.out" 2>&1
+	# Each run's UML waits for the other's to reach the same point
+	# (UMHMM_WRAP runs just before UML): the two overlap by construction,
+	# however long either run's no-op Kbuild takes on a loaded host.
+	# shellcheck disable=SC2016 # expanded by the barrier's bash
+	printf '%s\n' '#!/usr/bin/env bash' 'set -euo pipefail' \
+		'me=$1 other=$2' 'shift 2' ': >"$me"' \
+		'for ((i = 0; i < 2400; i++)); do' \
+		'	[[ ! -e $other ]] || exec "$@"' '	sleep 0.05' 'done' \
+		'printf "barrier: %s did not come within 120 s\n" "$other" >&2' 'exit 1' \
+		>"$tmp/barrier"
+	rm -f "$tmp/at1" "$tmp/at2"
+	spawn env TESTS="$suites" UMHMM_WRAP="bash $tmp/barrier $tmp/at1 $tmp/at2" \
+		bash "$S/test.sh" >"$tmp/c1.out" 2>&1
 	p1=$SPAWNED
-	spawn env BUILD_DIR="$b2" KERNEL_SRC="$src" TESTS="$suites" bash "$S/test.sh" >"$tmp/c2.out" 2>&1
+	spawn env BUILD_DIR="$b2" KERNEL_SRC="$src" TESTS="$suites" \
+		UMHMM_WRAP="bash $tmp/barrier $tmp/at2 $tmp/at1" \
+		bash "$S/test.sh" >"$tmp/c2.out" 2>&1
 	p2=$SPAWNED
 	reap "$p1" || rc1=$?
 	reap "$p2" || rc2=$?
@@ -902,7 +916,8 @@ case_concurrent() {
 		fail_case "concurrent: a run has failures"
 	fi
 	# At the same time: each UML started (umid written) before the other
-	# one's job ended (exit-status written).
+	# one's job ended (exit-status written). The barrier makes it so; this
+	# checks that the runs went through it.
 	if ! awk -v s1="$(stat -c %.3Y "$r1/umid")" -v e1="$(stat -c %.3Y "$r1/exit-status")" \
 		-v s2="$(stat -c %.3Y "$r2/umid")" -v e2="$(stat -c %.3Y "$r2/exit-status")" \
 		'BEGIN { exit !(s1 < e2 && s2 < e1) }'; then
