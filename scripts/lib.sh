@@ -1341,22 +1341,26 @@ report_splats() {
 	return 0
 }
 
-# huge_physmem_unsupported: why run.sh cannot put UML's memory file on a
-# tmpfs with transparent huge pages here; fails (silently) when it can.
-huge_physmem_unsupported() {
-	local thp=/sys/kernel/mm/transparent_hugepage/shmem_enabled cap
-	cap=$(awk '/^CapEff:/ { print $2 }' /proc/self/status 2>/dev/null) || cap=
+# huge_physmem_why_not: set HUGE_PHYSMEM_WHY_NOT to why run.sh cannot put
+# UML's memory file on a tmpfs with transparent huge pages here, or to ""
+# when it can. Builtins only: it runs before every boot.
+huge_physmem_why_not() {
+	local thp=/sys/kernel/mm/transparent_hugepage/shmem_enabled key cap="" mode=""
+	while read -r key cap; do
+		[[ $key != CapEff: ]] || break
+		cap=
+	done </proc/self/status
+	[[ ! -r $thp ]] || mode=$(<"$thp")
+	HUGE_PHYSMEM_WHY_NOT=
 	if [[ ! $cap =~ ^[0-9a-fA-F]+$ ]] || ((!((16#$cap >> 21) & 1))); then
 		# CAP_SYS_ADMIN: bit 21
-		printf '%s\n' "mounting a tmpfs of UML's own needs root (CAP_SYS_ADMIN)"
+		HUGE_PHYSMEM_WHY_NOT="mounting a tmpfs of UML's own needs root (CAP_SYS_ADMIN)"
 	elif ! command -v unshare >/dev/null; then
-		printf '%s\n' "unshare is missing (util-linux): run scripts/deps.sh"
-	elif [[ ! -r $thp ]]; then
-		printf '%s\n' "the host kernel has no transparent huge pages for tmpfs ($thp)"
-	elif grep -qF '[deny]' "$thp"; then
-		printf '%s\n' "the host denies tmpfs huge pages ($thp)"
-	else
-		return 1
+		HUGE_PHYSMEM_WHY_NOT="unshare is missing (util-linux): run scripts/deps.sh"
+	elif [[ -z $mode ]]; then
+		HUGE_PHYSMEM_WHY_NOT="the host kernel has no transparent huge pages for tmpfs ($thp)"
+	elif [[ $mode == *"[deny]"* ]]; then
+		HUGE_PHYSMEM_WHY_NOT="the host denies tmpfs huge pages ($thp)"
 	fi
 }
 

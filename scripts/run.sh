@@ -90,8 +90,8 @@ physmem_dir=
 case ${UMHMM_HUGE_PHYSMEM:-auto} in
 off) ;;
 auto | on)
-	why=$(huge_physmem_unsupported) || why=
-	if [[ -z $why ]]; then
+	huge_physmem_why_not
+	if [[ -z $HUGE_PHYSMEM_WHY_NOT ]]; then
 		physmem_dir=$results/.physmem
 		mkdir -p "$physmem_dir" || die "cannot create $physmem_dir"
 		# sh, not bash: each host exec on UML's way to boot counts. A
@@ -106,7 +106,7 @@ auto | on)
 			fi
 			exec "$@"' "$physmem_dir")
 	elif [[ ${UMHMM_HUGE_PHYSMEM:-auto} == on ]]; then
-		die "UMHMM_HUGE_PHYSMEM=on, but $why: unset it, or set it to off"
+		die "UMHMM_HUGE_PHYSMEM=on, but $HUGE_PHYSMEM_WHY_NOT: unset it, or set it to off"
 	fi
 	;;
 esac
