@@ -54,10 +54,11 @@
 #define UMHMM_F_ALL			0x1fU
 
 /*
- * Most pages one call may cover (64 MiB): a bound on kernel buffers. A READ
- * or WRITE of that many pages takes a buffer as large, which UML maps into
- * its host process page by page: 256 MiB (ABI 3's bound) went past the
- * host's vm.max_map_count (65530 by default) and UML panicked.
+ * Most pages one call may cover (64 MiB): a bound on the kernel memory one
+ * call holds (READ, WRITE and EXCLUSIVE copy the range's data through as
+ * many pages). ABI 3's 256 MiB, when that copy was one vmalloc() buffer
+ * that UML maps into its host process page by page, went past the host's
+ * vm.max_map_count (65530 by default) and UML panicked.
  */
 #define UMHMM_MAX_PAGES			16384
 
