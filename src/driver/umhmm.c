@@ -656,31 +656,18 @@ static struct page **umhmm_data_alloc(unsigned long npages)
 	return data;
 }
 
-static int umhmm_data_from_user(struct page **data, unsigned long npages,
-				const void __user *uptr)
+static int umhmm_data_copy(struct page **data, unsigned long npages,
+			   void __user *uptr, bool to_user)
 {
 	unsigned long i, left;
+	void __user *u;
 	void *p;
 
 	for (i = 0; i < npages; i++) {
+		u = uptr + (i << PAGE_SHIFT);
 		p = kmap_local_page(data[i]);
-		left = copy_from_user(p, uptr + (i << PAGE_SHIFT), PAGE_SIZE);
-		kunmap_local(p);
-		if (left)
-			return -EFAULT;
-	}
-	return 0;
-}
-
-static int umhmm_data_to_user(void __user *uptr, struct page **data,
-			      unsigned long npages)
-{
-	unsigned long i, left;
-	void *p;
-
-	for (i = 0; i < npages; i++) {
-		p = kmap_local_page(data[i]);
-		left = copy_to_user(uptr + (i << PAGE_SHIFT), p, PAGE_SIZE);
+		left = to_user ? copy_to_user(u, p, PAGE_SIZE) :
+				 copy_from_user(p, u, PAGE_SIZE);
 		kunmap_local(p);
 		if (left)
 			return -EFAULT;
@@ -1259,7 +1246,7 @@ static int umhmm_range_ioctl(struct umhmm_mirror *mirror, unsigned int cmd,
 	}
 	/* The whole buffer first: a WRITE that faults changes nothing. */
 	if (cmd == UMHMM_IOC_WRITE) {
-		ret = umhmm_data_from_user(data, r->npages, uptr);
+		ret = umhmm_data_copy(data, r->npages, uptr, false);
 		if (ret)
 			goto out;
 	}
@@ -1303,7 +1290,7 @@ static int umhmm_range_ioctl(struct umhmm_mirror *mirror, unsigned int cmd,
 	if (!ret && states && copy_to_user(uptr, states, r->npages))
 		ret = -EFAULT;
 	if (!ret && data && cmd != UMHMM_IOC_WRITE)
-		ret = umhmm_data_to_user(uptr, data, r->npages);
+		ret = umhmm_data_copy(data, r->npages, uptr, true);
 out:
 	kvfree(states);
 	umhmm_data_free(data, r->npages);
