@@ -174,21 +174,38 @@ lock() {
 	export UMHMM_LOCKS
 }
 
+# kernel_makefile_version TREE: set KMK_VERSION, KMK_PATCHLEVEL and
+# KMK_SUBLEVEL from the first VERSION, PATCHLEVEL and SUBLEVEL lines of
+# TREE's top-level Makefile (empty where there is none). Builtins only:
+# the scripts ask for the version several times a run, and on a host where
+# a process start costs milliseconds each sed and head showed.
+kernel_makefile_version() {
+	local mk=$1/Makefile line
+	local re='^(VERSION|PATCHLEVEL|SUBLEVEL)[[:space:]]*=[[:space:]]*([0-9]*)'
+	[[ -f $mk ]] || die "$1 has no Makefile"
+	KMK_VERSION='' KMK_PATCHLEVEL='' KMK_SUBLEVEL=''
+	while IFS= read -r line || [[ -n $line ]]; do
+		[[ $line =~ $re ]] || continue
+		case ${BASH_REMATCH[1]} in
+		VERSION) KMK_VERSION=${KMK_VERSION:-${BASH_REMATCH[2]}} ;;
+		PATCHLEVEL) KMK_PATCHLEVEL=${KMK_PATCHLEVEL:-${BASH_REMATCH[2]}} ;;
+		SUBLEVEL) KMK_SUBLEVEL=${KMK_SUBLEVEL:-${BASH_REMATCH[2]}} ;;
+		esac
+		[[ -z $KMK_VERSION || -z $KMK_PATCHLEVEL || -z $KMK_SUBLEVEL ]] || break
+	done <"$mk" || die "cannot read $mk"
+}
+
 # Print "6.12" for the tree at $1, from its top-level Makefile.
 kernel_version() {
-	local mk=$1/Makefile v p
-	[[ -f $mk ]] || die "$1 has no Makefile"
-	v=$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' "$mk" | head -n1)
-	p=$(sed -n 's/^PATCHLEVEL[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' "$mk" | head -n1)
-	[[ -n $v && -n $p ]] || die "$mk has no VERSION/PATCHLEVEL"
-	printf '%s.%s\n' "$v" "$p"
+	kernel_makefile_version "$1"
+	[[ -n $KMK_VERSION && -n $KMK_PATCHLEVEL ]] || die "$1/Makefile has no VERSION/PATCHLEVEL"
+	printf '%s.%s\n' "$KMK_VERSION" "$KMK_PATCHLEVEL"
 }
 
 # Print "6.12.117" (SUBLEVEL included) for messages and stamps.
 kernel_full_version() {
-	local mk=$1/Makefile s
-	s=$(sed -n 's/^SUBLEVEL[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' "$mk" | head -n1)
-	printf '%s.%s\n' "$(kernel_version "$1")" "${s:-0}"
+	kernel_version "$1" >/dev/null
+	printf '%s.%s.%s\n' "$KMK_VERSION" "$KMK_PATCHLEVEL" "${KMK_SUBLEVEL:-0}"
 }
 
 # uml_options KOBJ: the UML options of every run of the kernel built in
