@@ -177,8 +177,8 @@ lock() {
 # kernel_makefile_version TREE: set KMK_VERSION, KMK_PATCHLEVEL and
 # KMK_SUBLEVEL from the first VERSION, PATCHLEVEL and SUBLEVEL lines of
 # TREE's top-level Makefile (empty where there is none). Builtins only:
-# the scripts ask for the version several times a run, and on a host where
-# a process start costs milliseconds each sed and head showed.
+# the scripts ask for the version several times a run, and every sed or
+# head was a process start, milliseconds each on a slow host.
 kernel_makefile_version() {
 	local mk=$1/Makefile line
 	local re='^(VERSION|PATCHLEVEL|SUBLEVEL)[[:space:]]*=[[:space:]]*([0-9]*)'
