@@ -16,6 +16,9 @@ PACKAGES=(
 	# geninfo reads gcov's JSON with the first JSON module it finds: the
 	# XS one halves every capture against the pure-perl fallback.
 	libjson-xs-perl
+	# run-suites claims suites with bash's loadable mkdir: an exec costs
+	# tens of milliseconds inside UML.
+	bash-builtins
 )
 # The default kernel comes from the installed package; kernel-source.sh
 # downloads any other version, which needs the archive keyring. A

@@ -721,7 +721,7 @@ previous_times() {
 	done < <(previous_runs "$1" "$2")
 }
 
-# suite_weights RESULTS: FILE SECONDS per suite binary for shard_suites:
+# suite_weights RESULTS: FILE SECONDS per suite binary for heaviest_first:
 # how long the suite ran inside UML in the latest earlier run that ran it
 # (suites.tsv, fixtures and coverage saving included), else the sum of its
 # tests' durations (previous.tsv).
@@ -763,6 +763,31 @@ shard_suites() {
 				load[j] += wt[best]; job[best] = j
 			}
 			for (i = 1; i <= m; i++) printf "%d\t%s\n", job[i], bin[i]
+		}' "$prev" -
+}
+
+# heaviest_first WEIGHTS SUITE...: the suite binaries, the heaviest by
+# WEIGHTS (suite_weights) first; a suite without a weight gets the mean of
+# the others, and ties keep their given order. The order in which JOBS=N
+# instances claim suites (run-suites): the long ones start at once, the
+# short ones fill the gaps at the end.
+heaviest_first() {
+	local prev=$1
+	shift
+	printf '%s\n' "$@" | awk -F'\t' '
+		FILENAME == ARGV[1] { w[$1] = $2; next }
+		{ m++; bin[m] = $0; f = $0; sub(/.*\//, "", f); file[m] = f }
+		END {
+			for (i = 1; i <= m; i++) if (file[i] in w) { known++; tot += w[file[i]] }
+			avg = known ? tot / known : 1
+			for (i = 1; i <= m; i++) wt[i] = (file[i] in w) ? w[file[i]] : avg
+			for (k = 1; k <= m; k++) {
+				best = 0
+				for (i = 1; i <= m; i++)
+					if (!(i in done) && (best == 0 || wt[i] > wt[best])) best = i
+				done[best] = 1
+				print bin[best]
+			}
 		}' "$prev" -
 }
 

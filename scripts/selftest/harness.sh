@@ -651,6 +651,11 @@ case_jobs() {
 	[[ $(<"$r/job1/umid") != "$(<"$r/job2/umid")" ]] || fail_case "jobs: both instances used one umid"
 	n=$(grep -c '<testsuite ' "$r/junit.xml")
 	((n == 3)) || fail_case "jobs: junit.xml has $n suites, not 3"
+	# The instances claim suites from one list: each ran once, in one.
+	local claimed
+	claimed=$(cat "$r"/job[12]/claimed 2>/dev/null | sort)
+	[[ $claimed == $'regress-anon_reuse\ntest_dmirror\ntest_pagemap' ]] ||
+		fail_case "jobs: the instances claimed '${claimed//$'\n'/ }', not each of the 3 suites once"
 	grep -q '^[0-9]* passed, 0 failed' "$out" || fail_case "jobs: no summary line"
 	# Each instance took its own snapshot (run-suites); coverage.sh sums
 	# them with gcov-tool and captures once. Every line's count must be
