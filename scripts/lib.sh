@@ -224,12 +224,13 @@ kernel_full_version() {
 # fault, with the same warning (UMHMM_UML_ARGS=segv_resume=off: without).
 uml_options() {
 	local -a opts=()
-	if grep -qsF '__uml_setup("seccomp="' "$1/source/arch/um/os-Linux/start_up.c"; then
-		opts+=(seccomp=auto)
-	fi
-	if grep -qsF '__uml_setup("segv_resume="' "$1/source/arch/um/os-Linux/skas/process.c"; then
-		opts+=(segv_resume=on)
-	fi
+	local found
+	# One grep for both: run.sh asks on its way to UML's start.
+	found=$(grep -hosF -e '__uml_setup("seccomp="' -e '__uml_setup("segv_resume="' \
+		"$1/source/arch/um/os-Linux/start_up.c" \
+		"$1/source/arch/um/os-Linux/skas/process.c") || true
+	[[ $found != *'"seccomp="'* ]] || opts+=(seccomp=auto)
+	[[ $found != *'"segv_resume="'* ]] || opts+=(segv_resume=on)
 	[[ -z ${UMHMM_UML_ARGS:-} ]] || opts+=("$UMHMM_UML_ARGS")
 	printf '%s\n' "${opts[*]}"
 }
@@ -584,42 +585,62 @@ measured_files() {
 # midway) SUITE is FILE, TEST the TAP description and SECONDS "-".
 case_results() {
 	local t x
+	local -a files=()
 	for t in "$@"; do
 		x=${t%.tap}.xml
-		[[ -s $x ]] || x=/dev/null
-		awk -v file="${t##*/}" '
-			function tag(s, name) {
-				sub(".*<" name ">", "", s); sub("</" name ">.*", "", s)
-				return s
-			}
-			FILENAME == ARGV[1] {
-				if ($0 ~ /<title>/) title = tag($0, "title")
-				else if ($0 ~ /<test /) { nx++; in_test = 1; it[nx] = 0; sec[nx] = "-" }
-				else if ($0 ~ /<\/test>/) in_test = 0
-				else if (in_test && $0 ~ /<id>/) id[nx] = tag($0, "id")
-				else if (in_test && $0 ~ /<iteration>/) it[nx] = tag($0, "iteration")
-				else if (in_test && $0 ~ /<duration>/) {
-					# check writes -1 for a test it did not time.
-					sec[nx] = tag($0, "duration")
-					if (sec[nx] + 0 < 0) sec[nx] = "-"
-				}
-				next
-			}
-			/^(not )?ok / {
-				nt++
-				st[nt] = /^not ok / ? (/# *T[O]DO/ ? "skip" : "fail") : (/# *[Ss][Kk][Ii][Pp]/ ? "skip" : "ok")
-				d = $0; sub(/^(not )?ok [0-9]* *-? */, "", d); gsub(/\t/, " ", d)
-				desc[nt] = d
-			}
-			END {
-				sub(/\.tap$/, "", file)
-				xml = (nx == nt && title != "")
-				for (i = 1; i <= nt; i++)
-					printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", file, xml ? title : file,
-						xml ? id[i] : desc[i], xml ? it[i] : 0, st[i],
-						xml ? sec[i] : "-", desc[i]
-			}' "$x" "$t"
+		[[ ! -s $x ]] || files+=("$x")
+		files+=("$t")
 	done
+	# One awk over all of them (each TAP after its XML, if any): a process
+	# per suite was a tenth of a second of every make test here.
+	awk '
+		function tag(s, name) {
+			sub(".*<" name ">", "", s); sub("</" name ">.*", "", s)
+			return s
+		}
+		# The results of the TAP file just read, with its XML if it had one.
+		function flush(   i, xml, file) {
+			if (tap == "")
+				return
+			file = tap; sub(/.*\//, "", file); sub(/\.tap$/, "", file)
+			xml = (xmlfor == tap && nx == nt && title != "")
+			for (i = 1; i <= nt; i++)
+				printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", file, xml ? title : file,
+					xml ? id[i] : desc[i], xml ? it[i] : 0, st[i],
+					xml ? sec[i] : "-", desc[i]
+			tap = ""
+		}
+		FNR == 1 {
+			flush()
+			if (FILENAME ~ /\.xml$/) {
+				xmlfor = FILENAME; sub(/\.xml$/, ".tap", xmlfor)
+				nx = 0; title = ""; in_test = 0
+				split("", id); split("", it); split("", sec)
+			} else {
+				tap = FILENAME; nt = 0
+				split("", st); split("", desc)
+			}
+		}
+		FILENAME ~ /\.xml$/ {
+			if ($0 ~ /<title>/) title = tag($0, "title")
+			else if ($0 ~ /<test /) { nx++; in_test = 1; it[nx] = 0; sec[nx] = "-" }
+			else if ($0 ~ /<\/test>/) in_test = 0
+			else if (in_test && $0 ~ /<id>/) id[nx] = tag($0, "id")
+			else if (in_test && $0 ~ /<iteration>/) it[nx] = tag($0, "iteration")
+			else if (in_test && $0 ~ /<duration>/) {
+				# check writes -1 for a test it did not time.
+				sec[nx] = tag($0, "duration")
+				if (sec[nx] + 0 < 0) sec[nx] = "-"
+			}
+			next
+		}
+		/^(not )?ok / {
+			nt++
+			st[nt] = /^not ok / ? (/# *T[O]DO/ ? "skip" : "fail") : (/# *[Ss][Kk][Ii][Pp]/ ? "skip" : "ok")
+			d = $0; sub(/^(not )?ok [0-9]* *-? */, "", d); gsub(/\t/, " ", d)
+			desc[nt] = d
+		}
+		END { flush() }' "${files[@]}" </dev/null
 }
 
 # results_to_junit OUT < case_results: one JUnit XML for CI systems, one
@@ -686,39 +707,41 @@ case_durations() {
 # earlier run of this flavor in BUILD_DIR timed, from the latest such run
 # that ran it (a TESTS= subset run does not hide the others).
 previous_durations() {
-	local d
-	while IFS= read -r d; do
-		cat "$d/durations.tsv"
-	done < <(previous_runs "$1" durations.tsv) |
-		awk -F'\t' '$3 != "-" && !seen[$1]++ { print $1 "\t" $3 "\t" $5 }'
+	local -a dirs
+	mapfile -t dirs < <(previous_runs "$1" durations.tsv)
+	((${#dirs[@]})) || return 0
+	awk -F'\t' '$3 != "-" && !seen[$1]++ { print $1 "\t" $3 "\t" $5 }' \
+		"${dirs[@]/%//durations.tsv}"
 }
 
 # previous_runs RESULTS FILE: the results dirs of earlier runs of this
 # flavor in BUILD_DIR that wrote FILE, newest first, at most ten (run ids
 # start with the date and time).
 previous_runs() {
-	local cur=${1%/} file=$2 d
+	local cur=${1%/} file=$2 d i n=0
+	# The glob sorts by byte, as the run ids are meant to sort; the
+	# newest come last. Builtins only: test.sh asks on its way to UML.
+	local LC_COLLATE=C
 	local -a dirs=()
 	shopt -s nullglob
-	for d in "$BUILD_DIR"/results/*/; do
-		d=${d%/}
+	dirs=("$BUILD_DIR"/results/*/)
+	shopt -u nullglob
+	for ((i = ${#dirs[@]} - 1; i >= 0 && n < 10; i--)); do
+		d=${dirs[i]%/}
 		[[ $d != "$cur" && ! -L $d && -s $d/$file ]] || continue
 		[[ -f $d/flavor && $(<"$d/flavor") == "$FLAVOR" ]] || continue
-		dirs+=("$d")
+		printf '%s\n' "$d"
+		n=$((n + 1))
 	done
-	shopt -u nullglob
-	((${#dirs[@]})) || return 0
-	printf '%s\n' "${dirs[@]}" | LC_ALL=C sort -r | head -n 10
 }
 
 # previous_times RESULTS FILE: the lines of FILE ("NAME<tab>SECONDS") of
 # the earlier runs that wrote it, newest first: a NAME's first line is its
 # latest time.
 previous_times() {
-	local d
-	while IFS= read -r d; do
-		cat "$d/$2"
-	done < <(previous_runs "$1" "$2")
+	local -a dirs
+	mapfile -t dirs < <(previous_runs "$1" "$2")
+	((${#dirs[@]} == 0)) || cat "${dirs[@]/%//$2}"
 }
 
 # suite_weights RESULTS: FILE SECONDS per suite binary for heaviest_first:
@@ -822,7 +845,7 @@ _stop_instances() {
 # leave them running). Returns 1 when one failed. Then records each PHASE
 # as the slowest instance's.
 run_instances() {
-	local n=$1 launch=$2 i p rc=0 ph secs
+	local n=$1 launch=$2 i p rc=0
 	shift 2
 	_instance_pids=()
 	trap _stop_instances EXIT
@@ -836,11 +859,20 @@ run_instances() {
 	done
 	_instance_pids=()
 	trap - EXIT
-	for ph in "$@"; do
-		secs=$(cat "$RESULTS"/job*/phases.tsv 2>/dev/null |
-			awk -F'\t' -v p="$ph" '$1 == p && $2 > m { m = $2 } END { if (m != "") print m }')
-		[[ -z $secs ]] || printf '%s\t%s\n' "$ph" "$secs" >>"$PHASE_LOG"
-	done
+	# Each phase at the slowest instance's time, in one awk.
+	local -a files
+	shopt -s nullglob
+	files=("$RESULTS"/job*/phases.tsv)
+	shopt -u nullglob
+	if (($# && ${#files[@]})); then
+		awk -F'\t' -v phases="$*" '
+			!($1 in m) || $2 + 0 > m[$1] + 0 { m[$1] = $2 }
+			END {
+				n = split(phases, p, " ")
+				for (i = 1; i <= n; i++)
+					if (p[i] in m) printf "%s\t%s\n", p[i], m[p[i]]
+			}' "${files[@]}" >>"$PHASE_LOG"
+	fi
 	return "$rc"
 }
 
@@ -1409,14 +1441,19 @@ huge_physmem_why_not() {
 # The CPUs this process may run on, one per line, from the kernel's
 # Cpus_allowed_list ("0-3,6": ranges and single CPUs).
 allowed_cpus() {
-	local list part a b
+	local key list='' part a b
 	local -a parts
-	list=$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status)
+	# Builtins only: run.sh asks on its way to UML's start.
+	while read -r key list; do
+		[[ $key != Cpus_allowed_list: ]] || break
+		list=
+	done </proc/self/status
 	IFS=, read -r -a parts <<<"$list"
 	for part in "${parts[@]}"; do
 		if [[ $part =~ ^([0-9]+)-([0-9]+)$ ]]; then
-			a=${BASH_REMATCH[1]} b=${BASH_REMATCH[2]}
-			seq "$a" "$b"
+			for ((a = BASH_REMATCH[1], b = BASH_REMATCH[2]; a <= b; a++)); do
+				printf '%s\n' "$a"
+			done
 		elif [[ $part =~ ^[0-9]+$ ]]; then
 			printf '%s\n' "$part"
 		fi

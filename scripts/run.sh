@@ -16,7 +16,15 @@
 # UML process (perf stat, into RESULTS_DIR/perf-stat.csv) and reports them.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "${BASH_SOURCE[0]%/*}/lib.sh" # not dirname: an exec on the way to UML
+
+# rm, rmdir and mkdir as bash's loadable builtins (bash-builtins) where
+# they are installed: the removals after UML has stopped are on every
+# run's path, and an exec costs 10 to 20 ms on a host where fork is dear.
+for b in rm rmdir mkdir; do
+	enable -f "$b" "$b" 2>/dev/null || true
+done
+
 
 usage() {
 	die "usage: run.sh [-t TIMEOUT_S] [-k KERNEL] [-i] RESULTS_DIR -- COMMAND [ARGS...]"
@@ -45,9 +53,12 @@ check_settings UMHMM_FAULT_AROUND_BYTES UMHMM_CPU UMHMM_HUGE_PHYSMEM
 # Why 256 KiB: where it goes on the kernel command line, below.
 fault_around=${UMHMM_FAULT_AROUND_BYTES-262144}
 [[ -x $kernel ]] || die "no UML kernel at $kernel: build it first (make test builds it)"
-kernel=$(cd "$(dirname "$kernel")" && pwd -P)/$(basename "$kernel")
+# Parameter expansions, not dirname and basename: every exec on the way
+# to UML's start is 10 to 20 ms on a host where a fork is dear.
+[[ $kernel == */* ]] || kernel=./$kernel
+kernel=$(cd "${kernel%/*}" && pwd -P)/${kernel##*/}
 
-mkdir -p "$results" || die "cannot create $results"
+[[ -d $results ]] || mkdir -p "$results" || die "cannot create $results"
 results=$(cd "$results" && pwd -P)
 # The kernel command line is split at blanks: these paths travel on it.
 for p in "$results" "$UMHMM_ROOT"; do
@@ -59,20 +70,28 @@ done
 # file is dirty page cache the host writes back. Only one with room for
 # four instances' memory (JOBS defaults to at most 4): a full tmpfs is a
 # SIGBUS in UML (a container's /dev/shm is often 64 MiB).
+# One findmnt per directory looked at, read by bash.
+fs_type='' fs_options='' fs_avail='' tmpdir_read=''
+mount_of() {
+	fs_type='' fs_options='' fs_avail=''
+	read -r fs_type fs_options fs_avail < <(findmnt -n -f -b -o FSTYPE,OPTIONS,AVAIL -T "$1" 2>/dev/null) || true
+}
 if [[ -z ${TMPDIR:-} ]]; then
 	TMPDIR=/tmp
 	for d in /dev/shm /run/shm; do
-		if [[ -d $d && -w $d ]] &&
-			free=$(free_mib "$d") && ((free >= 4 * 512)) &&
-			findmnt -n -o FSTYPE,OPTIONS -T "$d" 2>/dev/null | grep -v noexec | grep -q '^tmpfs '; then
-			TMPDIR=$d
+		[[ -d $d && -w $d ]] || continue
+		mount_of "$d"
+		if [[ $fs_type == tmpfs && ,$fs_options, != *,noexec,* &&
+			$fs_avail =~ ^[0-9]+$ ]] && ((fs_avail >= 4 * 512 * 1048576)); then
+			TMPDIR=$d tmpdir_read=1
 			break
 		fi
 	done
 fi
 export TMPDIR
 [[ -d $TMPDIR && -w $TMPDIR ]] || die "TMPDIR=$TMPDIR is not a writable directory"
-if findmnt -n -o OPTIONS -T "$TMPDIR" 2>/dev/null | grep -qw noexec; then
+[[ -n $tmpdir_read ]] || mount_of "$TMPDIR"
+if [[ ,$fs_options, == *,noexec,* ]]; then
 	die "TMPDIR=$TMPDIR is on a noexec mount; UML needs exec mappings there: set TMPDIR to another directory"
 fi
 
@@ -93,7 +112,6 @@ auto | on)
 	huge_physmem_why_not
 	if [[ -z $HUGE_PHYSMEM_WHY_NOT ]]; then
 		physmem_dir=$results/.physmem
-		mkdir -p "$physmem_dir" || die "cannot create $physmem_dir"
 		# sh, not bash: each host exec on UML's way to boot counts. A
 		# failed mount leaves UML on TMPDIR and says so in the console log.
 		# shellcheck disable=SC2016 # expanded by that sh
@@ -112,8 +130,14 @@ auto | on)
 esac
 
 console=$results/console.log
-rm -f "$results/exit-status" "$results/timing" "$console" "$results/umid"
-gcov_clear "$results"
+# What an earlier run into this results dir left (the timing, the status,
+# its images, its coverage data: gcov_clear's), in one rm; a fresh
+# results dir, the usual case, needs none.
+stale=()
+for f in "$results"/{exit-status,timing,console.log,umid,perf-stat.csv,.swap.img,.umhmm-bar.img,.timed-out,gcov,gcov.tar} "$results"/gcov-*; do
+	[[ ! -e $f && ! -L $f ]] || stale+=("$f")
+done
+((${#stale[@]} == 0)) || rm -rf -- "${stale[@]}" || die "cannot remove what an earlier run left in $results"
 
 umid=umhmm-$$-$RANDOM
 uml_dir=$results/.uml
@@ -122,16 +146,38 @@ uml_dir=$results/.uml
 if ((${#uml_dir} + ${#umid} + 10 > 107)); then
 	uml_dir=$TMPDIR/umhmm-uml
 fi
-mkdir -p "$uml_dir"
+# Both in one mkdir, and none when they exist.
+if [[ ! -d $uml_dir || ( -n $physmem_dir && ! -d $physmem_dir ) ]]; then
+	mkdir -p "$uml_dir" ${physmem_dir:+"$physmem_dir"} || die "cannot create $uml_dir $physmem_dir"
+fi
 printf '%s\n' "$umid" >"$results/umid"
 
+# The job, sourced by uml-init in a subshell of its own. A leading "env
+# NAME=VALUE..." becomes exports: inside UML every exec costs tens of
+# milliseconds.
 job=$results/job
 {
 	printf '#!/usr/bin/env bash\n# Written by run.sh; runs inside UML.\n'
+	if [[ $1 == env ]]; then
+		shift
+		while (($# > 1)) && [[ $1 =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; do
+			printf 'export %s=%q\n' "${1%%=*}" "${1#*=}"
+			shift
+		done
+		# An option of env's own: leave it to env.
+		[[ $1 != -* ]] || set -- env "$@"
+	fi
 	printf 'exec'
 	printf ' %q' "$@"
 	printf '\n'
 } >"$job"
+
+# uml-init's mounts in one mount -a: scripts/uml-fstab, then the results
+# dir, read-write over hostfs, at GUEST_RESULTS (uml-init reads this file
+# through the read-only root before it mounts anything).
+mapfile -t fstab <"$UMHMM_ROOT/scripts/uml-fstab" || die "cannot read $UMHMM_ROOT/scripts/uml-fstab"
+printf '%s\n' "${fstab[@]}" "none	$GUEST_RESULTS	hostfs	X-mount.mkdir,$results	0 0" >"$results/fstab" ||
+	die "cannot write $results/fstab"
 
 if [[ -n $interactive ]]; then
 	con0=con0=fd:0,fd:1
@@ -146,7 +192,6 @@ args=(
 )
 perf=()
 perf_out=$results/perf-stat.csv
-rm -f "$perf_out"
 if [[ ${UMHMM_PERF:-0} == 1 && -z $interactive ]]; then
 	command -v perf >/dev/null || die "UMHMM_PERF=1 needs perf (Debian package linux-perf)"
 	# Counts follow every process UML forks (perf stat inherits).
@@ -156,7 +201,6 @@ fi
 # A sparse file as the UML block device ubda: uml-init makes it the swap
 # area, so reclaim paths (swap cache, MADV_PAGEOUT) can be tested.
 swap_img=$results/.swap.img
-rm -f "$swap_img"
 truncate -s 256M "$swap_img" || die "cannot create $swap_img"
 # Formatted here: mkswap inside UML would cost a slow exec at every boot.
 mkswap_bin=$(PATH=$PATH:/usr/sbin:/sbin command -v mkswap) ||
@@ -168,7 +212,6 @@ args+=("ubd0=$swap_img")
 # memory without struct pages, a GPU BAR's stand-in (UMHMM_BAR_PAGES in
 # src/include/umhmm.h). UML maps it at boot: no cost beyond one mmap.
 bar_img=$results/.umhmm-bar.img
-rm -f "$bar_img"
 truncate -s $((128 * 1024 * 1024 + 64 * 1024)) "$bar_img" || die "cannot create $bar_img"
 args+=("iomem=umhmm_bar,$bar_img")
 # The boot calibrates the delay loop, ~45 ms of busy-waiting that measures
@@ -304,9 +347,14 @@ ulimit -c 0
 # A kernel without a symbol table (base.config) prints bare addresses in
 # its stack traces: the reports name them from the build's System.map.
 sysmap=
-if grep -qx "# CONFIG_KALLSYMS is not set" "${kernel%/*}/.config" 2>/dev/null; then
-	sysmap=${kernel%/*}/System.map
-fi
+config=()
+{ mapfile -t config <"${kernel%/*}/.config"; } 2>/dev/null || true
+for line in "${config[@]}"; do
+	if [[ $line == "# CONFIG_KALLSYMS is not set" ]]; then
+		sysmap=${kernel%/*}/System.map
+		break
+	fi
+done
 
 t0=$(now_us)
 if [[ -n $interactive ]]; then
@@ -353,7 +401,6 @@ done
 	info "warning: UML (pid $uml_pid) did not become a process group leader"
 
 flag=$results/.timed-out
-rm -f "$flag"
 (
 	trap 'kill "${s:-}" 2>/dev/null; exit 0' TERM
 	sleep "$timeout_s" &

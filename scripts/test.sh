@@ -89,10 +89,21 @@ fi
 phase_end uml
 
 # How long each suite ran, for the order of the next JOBS=N run.
+# One awk for all: each suite's line from the instance that ran it.
+want=() times=()
+declare -A seen_times=()
 for b in "${chosen[@]}"; do
 	t=${out_dir[$b]}/suite-times.tsv
-	[[ ! -f $t ]] || awk -F'\t' -v s="${b##*/}" '$1 == s' "$t"
-done >"$RESULTS/suites.tsv"
+	[[ -f $t ]] || continue
+	want+=("$t"$'\t'"${b##*/}")
+	[[ -n ${seen_times[$t]:-} ]] || times+=("$t")
+	seen_times[$t]=1
+done
+if ((${#times[@]})); then
+	printf '%s\n' "${want[@]}" | awk -F'\t' '
+		FILENAME == "-" { want[$1 "\t" $2] = 1; next }
+		(FILENAME "\t" $1) in want' - "${times[@]}"
+fi >"$RESULTS/suites.tsv"
 
 taps=()
 missing=0
