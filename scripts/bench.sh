@@ -191,9 +191,18 @@ bench_summary "$samples" >"$bench_out/bench.tsv"
 			}
 		}' "$bench_out/bench.tsv"
 	printf '\n%-15s %10s %10s %7s\n' "one operation" "host us" "UML us" "UML/host"
-	awk -F'\t' 'NR == FNR { host[$1] = $2; next }
-		{ printf "%-15s %10.2f %10.2f %6.0fx\n", $1, host[$1], $2, (host[$1] > 0 ? $2 / host[$1] : 0) }' \
-		"$bench_out/micro-host.tsv" "$bench_out/micro-uml/micro.tsv"
+	# In the host's order: remap-2cpu needs two CPUs, which UML lacks.
+	awk -F'\t' 'NR == FNR { host[$1] = $2; order[++n] = $1; next }
+		{ uml[$1] = $2 }
+		END {
+			for (i = 1; i <= n; i++) {
+				k = order[i]
+				if (k in uml)
+					printf "%-15s %10.2f %10.2f %6.0fx\n", k, host[k], uml[k], (host[k] > 0 ? uml[k] / host[k] : 0)
+				else
+					printf "%-15s %10.2f %10s %7s\n", k, host[k], "-", "-"
+			}
+		}' "$bench_out/micro-host.tsv" "$bench_out/micro-uml/micro.tsv"
 } | tee "$bench_out/bench.txt"
 info "results: $bench_out"
 
