@@ -202,6 +202,12 @@ bench_summary "$samples" >"$bench_out/bench.tsv"
 				else
 					printf "%-15s %10.2f %10s %7s\n", k, host[k], "-", "-"
 			}
+			# Twice the price with the other CPU remapping: two UML
+			# instances each ran at about half speed on such a host
+			# (README, How fast, eleventh sitting).
+			if (host["remap"] > 0 && host["remap-2cpu"] > 2 * host["remap"])
+				printf "\nA page remap costs %.1f times as much while another CPU remaps: UML instances slow each other down here, and JOBS=1 runs the tests about as fast as JOBS=2.\n",
+					host["remap-2cpu"] / host["remap"]
 		}' "$bench_out/micro-host.tsv" "$bench_out/micro-uml/micro.tsv"
 } | tee "$bench_out/bench.txt"
 info "results: $bench_out"
