@@ -25,7 +25,6 @@ for b in rm rmdir mkdir; do
 	enable -f "$b" "$b" 2>/dev/null || true
 done
 
-
 usage() {
 	die "usage: run.sh [-t TIMEOUT_S] [-k KERNEL] [-i] RESULTS_DIR -- COMMAND [ARGS...]"
 }
@@ -130,14 +129,11 @@ auto | on)
 esac
 
 console=$results/console.log
-# What an earlier run into this results dir left (the timing, the status,
-# its images, its coverage data: gcov_clear's), in one rm; a fresh
-# results dir, the usual case, needs none.
-stale=()
-for f in "$results"/{exit-status,timing,console.log,umid,perf-stat.csv,.swap.img,.umhmm-bar.img,.timed-out,gcov,gcov.tar} "$results"/gcov-*; do
-	[[ ! -e $f && ! -L $f ]] || stale+=("$f")
-done
-((${#stale[@]} == 0)) || rm -rf -- "${stale[@]}" || die "cannot remove what an earlier run left in $results"
+# What an earlier run into this results dir left: a fresh results dir, the
+# usual case, needs no rm.
+remove_existing "$results"/{exit-status,timing,console.log,umid,perf-stat.csv,.swap.img,.umhmm-bar.img,.timed-out} ||
+	die "cannot remove what an earlier run left in $results"
+gcov_clear "$results"
 
 umid=umhmm-$$-$RANDOM
 uml_dir=$results/.uml

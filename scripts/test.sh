@@ -88,22 +88,14 @@ else
 fi
 phase_end uml
 
-# How long each suite ran, for the order of the next JOBS=N run.
-# One awk for all: each suite's line from the instance that ran it.
-want=() times=()
-declare -A seen_times=()
-for b in "${chosen[@]}"; do
-	t=${out_dir[$b]}/suite-times.tsv
-	[[ -f $t ]] || continue
-	want+=("$t"$'\t'"${b##*/}")
-	[[ -n ${seen_times[$t]:-} ]] || times+=("$t")
-	seen_times[$t]=1
-done
-if ((${#times[@]})); then
-	printf '%s\n' "${want[@]}" | awk -F'\t' '
-		FILENAME == "-" { want[$1 "\t" $2] = 1; next }
-		(FILENAME "\t" $1) in want' - "${times[@]}"
-fi >"$RESULTS/suites.tsv"
+# How long each suite ran, for the order of the next JOBS=N run: every
+# instance's suite-times.tsv, which run-suites starts afresh and fills
+# with the suites that instance ran, in one cat.
+shopt -s nullglob
+# The [s] makes nullglob drop a JOBS=1 run's file when it is missing.
+times=("$RESULTS"/suite-time[s].tsv "$RESULTS"/job*/suite-times.tsv)
+shopt -u nullglob
+cat "${times[@]}" /dev/null >"$RESULTS/suites.tsv"
 
 taps=()
 missing=0
