@@ -38,6 +38,7 @@ static void dmirror_setup(void)
 
 static void dmirror_teardown(void)
 {
+	test_release();
 	if (dmirror_fd >= 0)
 		close(dmirror_fd);
 	dmirror_fd = -1;
@@ -55,9 +56,8 @@ static void *dm_map_filled(size_t npages)
 	unsigned char *buf;
 	size_t i;
 
-	buf = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ck_assert_ptr_ne(buf, MAP_FAILED);
+	buf = test_map(npages, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	for (i = 0; i < size; i++)
 		buf[i] = dm_pattern_byte(i);
 	return buf;
@@ -138,7 +138,6 @@ START_TEST(test_migrate_round_trip)
 			      perm[i]);
 
 	free(mirror);
-	munmap(buf, size);
 }
 END_TEST
 
@@ -171,7 +170,6 @@ START_TEST(test_migrate_to_sys)
 	ck_assert_int_eq(dm_first_bad_byte(buf, size), -1);
 
 	free(mirror);
-	munmap(buf, size);
 }
 END_TEST
 
@@ -201,7 +199,6 @@ START_TEST(test_mirror_read)
 	ck_assert_int_eq(dm_first_bad_byte(mirror, size), -1);
 
 	free(mirror);
-	munmap(buf, size);
 }
 END_TEST
 
@@ -212,7 +209,6 @@ START_TEST(test_unaligned_address)
 
 	ck_assert_int_eq(dmirror_cmd(HMM_DMIRROR_READ, buf + 1, mirror, 1,
 				     NULL), -EINVAL);
-	munmap(buf, page_size);
 }
 END_TEST
 

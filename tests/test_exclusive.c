@@ -431,6 +431,7 @@ START_TEST(test_close_forgets)
 {
 	const size_t npages = 8;
 	unsigned char *buf = exclusive_filled(npages, 59);
+	unsigned char *state = test_malloc(npages);
 	int fd = umhmm_open(0);
 
 	/* Another mirror of the same process holds nothing. */
@@ -440,8 +441,12 @@ START_TEST(test_close_forgets)
 	close(fd0);
 	fd0 = umhmm_open(0);
 	umhmm_fd[0] = fd0;
-	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	snapshot(fd0, buf, npages, state);
+	assert_states(state, npages, UMHMM_PAGE_NONE, "after close");
 	ck_assert_pattern(buf, npages * page_size, 59);
+	snapshot(fd0, buf, npages, state);
+	assert_states(state, npages, UMHMM_PAGE_SYSTEM, "restored");
+	free(state);
 }
 END_TEST
 

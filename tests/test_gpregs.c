@@ -241,6 +241,69 @@ START_TEST(test_failing_syscall_after_fault)
 }
 END_TEST
 
+static unsigned char *guarded;
+static volatile sig_atomic_t segv_count;
+static volatile uint64_t segv_rdi, segv_rbx, segv_addr;
+
+/* Records what the kernel saw and makes the page writable. */
+static void unguard_handler(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+
+	(void)sig;
+	segv_count++;
+	segv_addr = (uintptr_t)si->si_addr;
+	segv_rdi = uc->uc_mcontext.gregs[REG_RDI];
+	segv_rbx = uc->uc_mcontext.gregs[REG_RBX];
+	if (mprotect(guarded, ROUNDS * page_size, PROT_READ | PROT_WRITE))
+		_exit(2);
+}
+
+/*
+ * A store to a read-only page: the kernel delivers SIGSEGV, so the
+ * registers the task resumes with are not the ones it faulted with.
+ */
+START_TEST(test_fault_to_signal)
+{
+	struct sigaction sa = {
+		.sa_sigaction = unguard_handler,
+		.sa_flags = SA_SIGINFO,
+	};
+	int i;
+
+	guarded = test_map_anon(ROUNDS);
+	test_sigaction(SIGSEGV, &sa);
+	for (i = 0; i < ROUNDS; i++) {
+		unsigned char *addr = guarded + i * page_size;
+
+		ck_assert_int_eq(mprotect(guarded, ROUNDS * page_size,
+					  PROT_READ), 0);
+		segv_count = 0;
+		gp_fill(addr, 1220 + i);
+		gp_around(GP_WRITE);
+		ck_assert_int_eq(segv_count, 1);
+		ck_assert_ptr_eq((void *)(uintptr_t)segv_addr, addr);
+		ck_assert_uint_eq(segv_rdi, gp_in.r[GP_RDI]);
+		ck_assert_uint_eq(segv_rbx, gp_in.r[GP_RBX]);
+		assert_gp_equal(-1, -1, "a store the kernel signalled");
+		ck_assert_uint_eq(*addr, 0x5a);
+	}
+}
+END_TEST
+
+#else /* !__x86_64__ */
+
+#define SKIP_TEST(name) \
+	UMHMM_SKIP_TEST(name, "the register checks are x86_64 asm")
+SKIP_TEST(test_fresh_page_fault)
+SKIP_TEST(test_cow_fault)
+SKIP_TEST(test_device_page_fault)
+SKIP_TEST(test_syscall_after_fault)
+SKIP_TEST(test_failing_syscall_after_fault)
+SKIP_TEST(test_fault_to_signal)
+
+#endif
+
 static void *thread_start(void *arg)
 {
 	return (char *)arg + 1;
@@ -273,71 +336,6 @@ START_TEST(test_thread_start_after_fault)
 		ck_assert_uint_eq(buf[i * page_size], 0x5a);
 }
 END_TEST
-
-static unsigned char *guarded;
-static volatile sig_atomic_t segv_count;
-static volatile uint64_t segv_rdi, segv_rbx, segv_addr;
-
-/* Records what the kernel saw and makes the page writable. */
-static void unguard_handler(int sig, siginfo_t *si, void *ctx)
-{
-	ucontext_t *uc = ctx;
-
-	(void)sig;
-	segv_count++;
-	segv_addr = (uintptr_t)si->si_addr;
-	segv_rdi = uc->uc_mcontext.gregs[REG_RDI];
-	segv_rbx = uc->uc_mcontext.gregs[REG_RBX];
-	if (mprotect(guarded, ROUNDS * page_size, PROT_READ | PROT_WRITE))
-		_exit(2);
-}
-
-/*
- * A store to a read-only page: the kernel delivers SIGSEGV, so the
- * registers the task resumes with are not the ones it faulted with.
- */
-START_TEST(test_fault_to_signal)
-{
-	struct sigaction sa = {
-		.sa_sigaction = unguard_handler,
-		.sa_flags = SA_SIGINFO,
-	};
-	struct sigaction old;
-	int i;
-
-	guarded = test_map_anon(ROUNDS);
-	ck_assert_int_eq(sigaction(SIGSEGV, &sa, &old), 0);
-	for (i = 0; i < ROUNDS; i++) {
-		unsigned char *addr = guarded + i * page_size;
-
-		ck_assert_int_eq(mprotect(guarded, ROUNDS * page_size,
-					  PROT_READ), 0);
-		segv_count = 0;
-		gp_fill(addr, 1220 + i);
-		gp_around(GP_WRITE);
-		ck_assert_int_eq(segv_count, 1);
-		ck_assert_ptr_eq((void *)(uintptr_t)segv_addr, addr);
-		ck_assert_uint_eq(segv_rdi, gp_in.r[GP_RDI]);
-		ck_assert_uint_eq(segv_rbx, gp_in.r[GP_RBX]);
-		assert_gp_equal(-1, -1, "a store the kernel signalled");
-		ck_assert_uint_eq(*addr, 0x5a);
-	}
-	ck_assert_int_eq(sigaction(SIGSEGV, &old, NULL), 0);
-}
-END_TEST
-
-#else /* !__x86_64__ */
-
-#define SKIP_TEST(name) \
-	UMHMM_SKIP_TEST(name, "the register checks are x86_64 asm")
-SKIP_TEST(test_fresh_page_fault)
-SKIP_TEST(test_cow_fault)
-SKIP_TEST(test_device_page_fault)
-SKIP_TEST(test_syscall_after_fault)
-SKIP_TEST(test_failing_syscall_after_fault)
-SKIP_TEST(test_fault_to_signal)
-
-#endif
 
 static Suite *gpregs_suite(void)
 {

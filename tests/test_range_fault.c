@@ -132,6 +132,8 @@ START_TEST(test_write_nofault_zero_page)
 	volatile unsigned char c = buf[0];
 
 	(void)c;
+	/* Not zeroes: a write that landed would show through the zero page. */
+	fill_pattern(data, page_size, 7);
 	/* The zero page is mapped read-only and the call may not fault. */
 	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_WRITE, buf, 1, data,
 				     UMHMM_F_NOFAULT, NULL), -EPERM);
@@ -315,7 +317,12 @@ struct churn {
 	size_t npages;
 	int rounds;
 	int madvise_errors;	/* check's assertions are the main thread's */
+	volatile int stop;	/* the test failed: end early */
+	pthread_t thread;
 };
+
+/* Static: the teardown may stop the thread after a failed assertion. */
+static struct churn churn;
 
 /* Zaps and refills the buffer while the mirror reads it. */
 static void *churn_thread(void *arg)
@@ -323,7 +330,7 @@ static void *churn_thread(void *arg)
 	struct churn *c = arg;
 	int i;
 
-	for (i = 0; i < c->rounds; i++) {
+	for (i = 0; i < c->rounds && !c->stop; i++) {
 		if (madvise(c->buf, c->npages * page_size, MADV_DONTNEED))
 			c->madvise_errors++;
 		fill_pattern(c->buf, c->npages * page_size, 15);
@@ -331,22 +338,32 @@ static void *churn_thread(void *arg)
 	return NULL;
 }
 
+static void stop_churn(void *arg)
+{
+	struct churn *c = arg;
+
+	c->stop = 1;
+	pthread_join(c->thread, NULL);
+}
+
 START_TEST(test_read_during_invalidations)
 {
 	const size_t npages = 16;
 	size_t size = npages * page_size;
-	struct churn c = { test_map_anon(npages), npages, 200, 0 };
+	struct churn *c = &churn;
 	unsigned char *mirror = test_malloc(npages * page_size);
 	struct umhmm_stats before, after;
-	pthread_t thread;
 	size_t i;
 	int round;
 
-	fill_pattern(c.buf, size, 15);
+	*c = (struct churn){ .buf = test_map_anon(npages), .npages = npages,
+			     .rounds = 200 };
+	fill_pattern(c->buf, size, 15);
 	umhmm_stats(fd0, &before);
-	ck_assert_int_eq(pthread_create(&thread, NULL, churn_thread, &c), 0);
+	ck_assert_int_eq(pthread_create(&c->thread, NULL, churn_thread, c), 0);
+	test_defer(stop_churn, c);
 	for (round = 0; round < 200; round++) {
-		ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, c.buf, npages,
+		ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, c->buf, npages,
 					   mirror, 0), npages);
 		/*
 		 * The refill races the copy, so a page may be half
@@ -360,14 +377,15 @@ START_TEST(test_read_during_invalidations)
 		ck_assert_msg(i == size, "round %d: byte %zu is %#x", round,
 			      i, i < size ? mirror[i] : 0);
 	}
-	ck_assert_int_eq(pthread_join(thread, NULL), 0);
-	ck_assert_int_eq(c.madvise_errors, 0);
+	test_forget_deferred(c);
+	ck_assert_int_eq(pthread_join(c->thread, NULL), 0);
+	ck_assert_int_eq(c->madvise_errors, 0);
 	umhmm_stats(fd0, &after);
 	ck_assert_uint_ge(after.invalidations[UMHMM_EVENT_CLEAR] -
 			  before.invalidations[UMHMM_EVENT_CLEAR], 200);
 	/* Zeros alone would pass the rounds: the settled data, every byte. */
 	memset(mirror, 0, size);
-	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, c.buf, npages, mirror,
+	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_READ, c->buf, npages, mirror,
 				   0), npages);
 	ck_assert_pattern(mirror, size, 15);
 	free(mirror);
@@ -409,7 +427,6 @@ START_TEST(test_read_hwpoison_efault)
 	unsigned char *poisoned = buf + bad * page_size;
 	struct sigaction sa = { .sa_sigaction = sigbus_handler,
 				.sa_flags = SA_SIGINFO };
-	struct sigaction old;
 	unsigned char state[4];
 	struct umhmm_range r;
 	int64_t in_use;
@@ -417,13 +434,12 @@ START_TEST(test_read_hwpoison_efault)
 
 	fill_pattern(buf, size, 41);
 	sigemptyset(&sa.sa_mask);
-	ck_assert_int_eq(sigaction(SIGBUS, &sa, &old), 0);
+	test_sigaction(SIGBUS, &sa);
 	sigbus_code = 0;
 	sigbus_addr = NULL;
 	if (madvise(poisoned, page_size, MADV_HWPOISON)) {
 		int err = errno;
 
-		ck_assert_int_eq(sigaction(SIGBUS, &old, NULL), 0);
 		free(mirror);
 		umhmm_skip("madvise(MADV_HWPOISON): %s (needs CONFIG_MEMORY_FAILURE)",
 			   strerror(err));
@@ -488,7 +504,6 @@ START_TEST(test_read_hwpoison_efault)
 	}
 	ck_assert_int_eq(sigbus_code, BUS_MCEERR_AR);
 	ck_assert_ptr_eq(sigbus_addr, poisoned);
-	ck_assert_int_eq(sigaction(SIGBUS, &old, NULL), 0);
 	free(mirror);
 }
 END_TEST

@@ -35,6 +35,70 @@ static struct {
 
 static int64_t in_use_at_setup[UMHMM_NDEV];
 
+#define MAX_DEFERRED	8
+
+static struct {
+	void (*fn)(void *arg);
+	void *arg;
+} deferred[MAX_DEFERRED];
+static int ndeferred;
+
+void test_defer(void (*fn)(void *), void *arg)
+{
+	ck_assert_msg(ndeferred < MAX_DEFERRED, "more than %d deferred cleanups",
+		      MAX_DEFERRED);
+	deferred[ndeferred].fn = fn;
+	deferred[ndeferred].arg = arg;
+	ndeferred++;
+}
+
+void test_forget_deferred(void *arg)
+{
+	int i;
+
+	for (i = ndeferred - 1; i >= 0; i--) {
+		if (deferred[i].arg != arg)
+			continue;
+		memmove(&deferred[i], &deferred[i + 1],
+			(ndeferred - i - 1) * sizeof(deferred[0]));
+		ndeferred--;
+		return;
+	}
+}
+
+static void run_deferred(void)
+{
+	while (ndeferred > 0) {
+		ndeferred--;
+		deferred[ndeferred].fn(deferred[ndeferred].arg);
+	}
+}
+
+struct saved_sigaction {
+	int sig;
+	struct sigaction old;
+};
+
+static void restore_sigaction(void *arg)
+{
+	struct saved_sigaction *saved = arg;
+
+	sigaction(saved->sig, &saved->old, NULL);
+	free(saved);
+}
+
+void test_sigaction(int sig, const struct sigaction *sa)
+{
+	struct saved_sigaction *saved = test_malloc(sizeof(*saved));
+
+	saved->sig = sig;
+	if (sigaction(sig, sa, &saved->old)) {
+		free(saved);
+		ck_abort_msg("sigaction(%d): %s", sig, strerror(errno));
+	}
+	test_defer(restore_sigaction, saved);
+}
+
 static const char *dev_path(int id)
 {
 	static char path[32];
@@ -96,14 +160,24 @@ void umhmm_setup(void)
 	}
 }
 
-void umhmm_teardown(void)
+void test_release(void)
 {
-	int i, fd;
+	int i;
+
+	/* First: a thread the test left running may still use its maps. */
+	run_deferred();
 
 	for (i = 0; i < MAX_MAPS; i++)
 		if (maps[i].addr)
 			munmap(maps[i].addr, maps[i].size);
 	memset(maps, 0, sizeof(maps));
+}
+
+void umhmm_teardown(void)
+{
+	int i, fd;
+
+	test_release();
 
 	for (i = 0; i < UMHMM_NDEV; i++) {
 		if (umhmm_fd[i] >= 0)

@@ -8,6 +8,7 @@
 #define UMHMM_TEST_H
 
 #include <check.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -85,6 +86,24 @@ void *test_map_anon(size_t npages);
 void *test_map_pattern(size_t npages, unsigned int seed);
 /* Forgets a mapping the test unmapped or moved itself. */
 void test_forget(void *addr);
+
+/*
+ * Has umhmm_teardown() call fn(arg), the last one deferred first: for what
+ * a test must undo even when an assertion ends it early (a thread to join,
+ * a signal handler, a pin, a child to reap). Without a fork per test the
+ * next test runs in the same process, and check runs the teardown after a
+ * failure. arg must outlive the test's stack frame. test_forget_deferred()
+ * drops what the test undid itself.
+ */
+void test_defer(void (*fn)(void *), void *arg);
+void test_forget_deferred(void *arg);
+/*
+ * What umhmm_teardown() does first, for a fixture of its own: the
+ * deferred cleanups, then unmapping every test_map*() buffer.
+ */
+void test_release(void);
+/* sigaction() that the teardown undoes; fails the test on error. */
+void test_sigaction(int sig, const struct sigaction *sa);
 
 /* The byte at offset off of a buffer filled with seed. */
 static inline unsigned char pattern_byte(unsigned int seed, size_t off)

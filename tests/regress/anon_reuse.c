@@ -129,6 +129,8 @@ START_TEST(test_reuse_evicted)
 {
 	size_t size = NPAGES * page_size;
 	unsigned char *buf = test_map_pattern(NPAGES, 620);
+	struct umhmm_stats before, after;
+	unsigned char state[NPAGES];
 	unsigned char *fresh;
 	__u64 n = 0;
 
@@ -138,8 +140,15 @@ START_TEST(test_reuse_evicted)
 	ck_assert_int_eq(ioctl(fd0, UMHMM_IOC_EVICT, &n), 0);
 	ck_assert_uint_eq(n, NPAGES);
 	fresh = test_map_anon(NPAGES);
+	umhmm_stats(fd0, &before);
 	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_MIGRATE_TO_DEV, fresh,
 				   NPAGES, NULL, 0), NPAGES);
+	umhmm_stats(fd0, &after);
+	/* Served from the free list the eviction filled. */
+	ck_assert_uint_eq(after.chunks_added, before.chunks_added);
+	ck_assert_uint_eq(before.pages_free - after.pages_free, NPAGES);
+	snapshot(fd0, fresh, NPAGES, state);
+	assert_states(state, NPAGES, UMHMM_PAGE_DEVICE_LOCAL, "reused");
 	ck_assert_int_eq(first_nonzero(fresh, size), -1);
 	ck_assert_pattern(buf, size, 620);
 }

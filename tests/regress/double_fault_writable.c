@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Regression: "mm/rmap.c: avoid double faults migrating device private
- * pages" (A. Popple, 2021, v5.14; commit id not given in REGRESSIONS.md
- * and not checked here).
+ * pages" (A. Popple, posted 2021-10-18 as
+ * https://lkml.kernel.org/r/20211018045247.3128058-1-apopple@nvidia.com,
+ * queued for v5.16; the commit id is not given in REGRESSIONS.md and no
+ * git tree was at hand to check one).
  *
  * When a device-private page migrated back to system memory other than
  * through the faulting path (eviction by the driver, remove_migration_pte()
@@ -10,6 +12,12 @@
  * device-private entry, so the next CPU write took a second (write-protect)
  * fault.  The fix carries the write permission of the device-private
  * entry over to the restored PTE.
+ *
+ * The fixed code is try_to_migrate_one(), which only the eviction cases
+ * reach (migrate_device_range() unmaps through the rmap).  MIGRATE_TO_SYS
+ * and a CPU read go through migrate_vma_collect_pmd(), which copied the
+ * permission already: they are there so that all three ways back are held
+ * to the same rule.
  *
  * Scenario: migrate to the device, bring the pages back without any CPU
  * access (UMHMM_IOC_EVICT, UMHMM_IOC_MIGRATE_TO_SYS) or with a CPU read;
@@ -21,7 +29,7 @@
  * mapped read-only in the host and its first write faults once, with the
  * fix or without (x86 would take none with it, one without).
  *
- * Reproduction without the fix: not shown here (needs a pre-5.14 kernel).
+ * Reproduction without the fix: not shown here (needs a pre-5.16 kernel).
  */
 #include <stdlib.h>
 #include <string.h>
