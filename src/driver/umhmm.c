@@ -32,6 +32,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/overflow.h>
+#include <linux/pagemap.h>
 #include <linux/pagewalk.h>
 #include <linux/platform_device.h>
 #include <linux/rmap.h>
@@ -529,15 +530,21 @@ static bool umhmm_invalidate(struct mmu_interval_notifier *mni,
 	struct umhmm_device *udev = mirror->udev;
 	unsigned long pfn;
 	void *entry;
+	bool own;
 
 	if (range->event < UMHMM_NR_EVENTS)
 		atomic64_inc(&udev->cnt->invalidations[range->event]);
 
-	/* Our own migrations and exclusive grabs change nothing we mirror. */
-	if ((range->event == MMU_NOTIFY_MIGRATE ||
-	     range->event == MMU_NOTIFY_EXCLUSIVE) &&
-	    range->owner == udev->owner)
-		return true;
+	/*
+	 * Our own migrations and exclusive grabs leave the pages we hold
+	 * exclusive as they are.  They still move the sequence: a READ or
+	 * WRITE copies from the page hmm_range_fault() returned without a
+	 * reference, under mirror->lock, and a migration of that page by a
+	 * CPU fault or another ioctl frees it.
+	 */
+	own = (range->event == MMU_NOTIFY_MIGRATE ||
+	       range->event == MMU_NOTIFY_EXCLUSIVE) &&
+	      range->owner == udev->owner;
 
 	if (mmu_notifier_range_blockable(range))
 		mutex_lock(&mirror->lock);
@@ -545,10 +552,11 @@ static bool umhmm_invalidate(struct mmu_interval_notifier *mni,
 		return false;
 
 	mmu_interval_set_seq(mni, cur_seq);
-	xa_for_each_range(&mirror->exclusive, pfn, entry,
-			  range->start >> PAGE_SHIFT,
-			  (range->end - 1) >> PAGE_SHIFT)
-		xa_erase(&mirror->exclusive, pfn);
+	if (!own)
+		xa_for_each_range(&mirror->exclusive, pfn, entry,
+				  range->start >> PAGE_SHIFT,
+				  (range->end - 1) >> PAGE_SHIFT)
+			xa_erase(&mirror->exclusive, pfn);
 
 	mutex_unlock(&mirror->lock);
 	return true;
@@ -1251,6 +1259,20 @@ static int umhmm_range_ioctl(struct umhmm_mirror *mirror, unsigned int cmd,
 			goto out;
 	}
 	/*
+	 * Where the results go, writable before anything is done: a READ
+	 * that faults pages in (and brings other owners' device pages back)
+	 * or an EXCLUSIVE that grabs them must not then fail to report it.
+	 */
+	if (data && cmd != UMHMM_IOC_WRITE &&
+	    fault_in_safe_writeable(uptr, r->npages << PAGE_SHIFT)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	if (states && fault_in_safe_writeable(uptr, r->npages)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	/*
 	 * All but CHECK_EXCLUSIVE walk the mirrored mm. The fd can outlive it
 	 * (inherited, or passed on), and once its last user is gone
 	 * exit_mmap() may be tearing it down.
@@ -1895,6 +1917,22 @@ static void umhmm_remove(struct platform_device *pdev)
 	udev->dead = true;
 	mutex_unlock(&udev->chunk_lock);
 	up_write(&udev->teardown);
+
+	/*
+	 * Injections a test left armed would make the eviction fail (a
+	 * locked budget locks every page it tries), and memunmap_pages()
+	 * would then wait forever for the pages it could not move.
+	 */
+	spin_lock(&udev->lock);
+	udev->fail_alloc = 0;
+	udev->fail_copy = 0;
+	udev->fail_busy = 0;
+	udev->race_fault = 0;
+	udev->fail_locked = 0;
+	udev->stall = 0;
+	udev->race_migrate = 0;
+	udev->isolate = 0;
+	spin_unlock(&udev->lock);
 
 	umhmm_evict_all(udev);
 	if (umhmm_pages_in_use(udev))

@@ -5,8 +5,9 @@
  * Each bound platform device "umhmm.N" has a character device /dev/umhmmN
  * that mirrors the address space of the process that opened it, the way a
  * GPU driver mirrors a process through HMM.  Every structure starts with its
- * size, which the driver checks: a caller built against another layout gets
- * -EINVAL, never a misread argument.
+ * size, which the driver checks: the size is also part of each command
+ * number, so a caller built against another layout gets ENOTTY, and one
+ * that sets the size field wrong gets EINVAL, never a misread argument.
  */
 #ifndef _UAPI_UMHMM_H
 #define _UAPI_UMHMM_H
@@ -25,8 +26,11 @@
  * process has exited fail with ESRCH, as the others did; EVICT fails with
  * EFAULT before evicting anything when its count cannot be stored; the
  * BAR can be mapped VM_PFNMAP; UMHMM_MAX_PAGES went from 65536 to 16384.
+ * 5: READ, SNAPSHOT and EXCLUSIVE fail with EFAULT before doing anything
+ * when their result buffer cannot be written, where a READ used to fault
+ * the range in and an EXCLUSIVE to grab it first.
  */
-#define UMHMM_ABI_VERSION	4
+#define UMHMM_ABI_VERSION	5
 
 /*
  * struct umhmm_range.flags: each command takes only the flags listed for it
@@ -94,7 +98,9 @@
  *		had to be retried
  *
  * Every command but CHECK_EXCLUSIVE fails with ESRCH once the process that
- * opened the fd, whose mm it mirrors, has exited.
+ * opened the fd, whose mm it mirrors, has exited.  A @ptr the caller
+ * cannot read (WRITE) or write (READ, SNAPSHOT, EXCLUSIVE) fails the call
+ * with EFAULT before the range is touched.
  */
 struct umhmm_range {
 	__u32 size;
