@@ -5,10 +5,23 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# BUILD_DIR comes from the environment: refuse paths that cannot be ours.
-case $BUILD_DIR in
-/ | "$UMHMM_ROOT" | "${HOME:-/}" | /usr | /usr/* | /etc | /etc/*)
-	die "refusing to remove BUILD_DIR=$BUILD_DIR"
-	;;
+# BUILD_DIR comes from the environment: refuse paths that cannot be ours,
+# as the directory they name (a trailing slash, a symlink or .. must not
+# get past the checks).
+[[ -e $BUILD_DIR ]] || exit 0
+dir=$(cd "$BUILD_DIR" && pwd -P) || die "cannot resolve BUILD_DIR=$BUILD_DIR"
+home=$(cd "${HOME:-/}" 2>/dev/null && pwd -P) || home=/
+refuse() {
+	die "refusing to remove BUILD_DIR=$BUILD_DIR ($dir): $1"
+}
+case $dir in
+/ | /*[!/]*/*) ;;
+*) refuse "a top-level directory" ;;
 esac
-rm -rf "$BUILD_DIR"
+[[ $dir != / ]] || refuse "the root"
+[[ $UMHMM_ROOT/ != "$dir"/* ]] || refuse "it holds the project"
+[[ $home/ != "$dir"/* ]] || refuse "it holds the home directory"
+case $dir in
+/usr | /usr/* | /etc | /etc/*) refuse "a system directory" ;;
+esac
+rm -rf "$dir"

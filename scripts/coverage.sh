@@ -127,8 +127,17 @@ sum_instances() {
 	printf '%s\n' "$sum"
 }
 # One geninfo per test case is most of the time here: run them in parallel.
+# A capture that fails ends the script, but only once the others have
+# ended too: none may go on writing into $OUT behind a later run. (Waited
+# for, not killed: a kill would reach the subshell and not the lcov and
+# geninfo it runs.)
 max_jobs=$(nproc)
 pids=()
+reap_captures() {
+	((${#pids[@]})) || return 0
+	wait "${pids[@]}" 2>/dev/null || true
+}
+trap reap_captures EXIT
 for name in "${!parts[@]}"; do
 	(
 		dir=$(sum_instances "$name") || exit 1
@@ -140,9 +149,11 @@ for name in "${!parts[@]}"; do
 		pids=("${pids[@]:1}")
 	fi
 done
-for p in "${pids[@]}"; do
-	wait "$p" || exit 1
+while ((${#pids[@]})); do
+	wait "${pids[0]}" || exit 1
+	pids=("${pids[@]:1}")
 done
+trap - EXIT
 rm -rf "$OUT/sum"
 
 # boot: what ran before the first test (kernel init, driver probe); it

@@ -17,7 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 max_steps=${FAULTSWEEP_MAX_STEPS:-2000}
 [[ $max_steps =~ ^[1-9][0-9]*$ ]] || die "FAULTSWEEP_MAX_STEPS=$max_steps is not a positive number"
-check_settings UMHMM_TIMEOUT UMHMM_CPU UMHMM_FAULT_AROUND_BYTES
+check_settings UMHMM_TIMEOUT UMHMM_CPU UMHMM_FAULT_AROUND_BYTES UMHMM_HUGE_PHYSMEM
 
 lock "$FLAVOR$KTAG"
 new_results_dir
@@ -33,6 +33,8 @@ bin=$TOOL_BIN
 run_ok=1
 UMHMM_JOB_PHASE=faultsweep bash "$UMHMM_ROOT/scripts/run.sh" -t "${UMHMM_TIMEOUT:-1200}" \
 	"$RESULTS" -- "$bin" "$max_steps" || run_ok=
+# run.sh can fail before UML starts (it said why): nothing to read below.
+[[ -e $RESULTS/console.log ]] || die "FAILED: UML did not run (results: $RESULTS)"
 
 # function -> file for the code an allocation site is reported in: the
 # text symbols of these objects (static functions included).

@@ -15,6 +15,18 @@ info() {
 	printf '%s: %s\n' "$UMHMM_SCRIPT" "$*" >&2
 }
 
+# For a script whose EXIT trap is its cleanup function: on SIGINT or
+# SIGTERM, clean up, then die of that signal. The bash or make that ran
+# the script then stops too; an exit status of 130 would tell it that the
+# script handled the signal, and it would go on to its next step.
+die_of_signals() {
+	local sig
+	for sig in INT TERM; do
+		# shellcheck disable=SC2064 # $sig now; $$ when the trap runs
+		trap "trap - EXIT; cleanup; trap - $sig; kill -s $sig \$\$" "$sig"
+	done
+}
+
 # free_mib DIR: the MiB free to unprivileged users on the file system that
 # holds DIR (or would, once created); nothing printed, status 1, when it
 # cannot be read.
@@ -85,6 +97,7 @@ export UMHMM_ROOT BUILD_DIR FLAVOR KOBJ KERNEL_VERSION KTAG
 
 # Where the run's results directory appears inside the kernel under test
 # (uml-init and vm-init mount it there and export it as UMHMM_OUT).
+# shellcheck disable=SC2034 # read by the scripts that source this file
 GUEST_RESULTS=/tmp/umhmm-results
 
 # One regex for every kind of kernel splat, so run.sh and the self-tests
@@ -324,6 +337,9 @@ select_suites() {
 			die "TESTS: no suite matches '$g' (known: ${known[*]})"
 		fi
 	done
+	# Only separators ("," or blanks): a run of nothing is not a pass.
+	((${#chosen[@]})) ||
+		die "TESTS='$TESTS' names no suite: give names separated by commas, or unset it to run them all"
 	printf '%s\n' "${chosen[@]}"
 }
 
@@ -351,6 +367,12 @@ check_settings() {
 		UMHMM_CPU)
 			[[ $val == none || $val =~ ^[0-9]+$ ]] ||
 				die "UMHMM_CPU=$val is not a CPU number or none: set e.g. UMHMM_CPU=0, or unset it for one this process may use"
+			if [[ $val != none ]]; then
+				local -a cpus=()
+				mapfile -t cpus < <(allowed_cpus)
+				[[ " ${cpus[*]} " == *" $val "* ]] ||
+					die "UMHMM_CPU=$val is not a CPU this process may run on (${cpus[*]}): pick one of them, or unset it"
+			fi
 			;;
 		UMHMM_HUGE_PHYSMEM)
 			[[ $val == auto || $val == on || $val == off ]] ||
@@ -363,8 +385,8 @@ check_settings() {
 			;;
 		TESTS)
 			# The names tests/Makefile gives the suites it builds.
-			mapfile -t names < <(make -s -C "$UMHMM_ROOT/tests" names) &&
-				((${#names[@]})) || die "cannot list the suites (make -C tests names)"
+			mapfile -t names < <(make -s -C "$UMHMM_ROOT/tests" names)
+			((${#names[@]})) || die "cannot list the suites (make -C tests names)"
 			select_suites "${names[@]}" >/dev/null
 			;;
 		*) die "check_settings: no rule for $name" ;;
@@ -917,6 +939,7 @@ GCOV_DEBUGFS=/sys/kernel/debug/gcov
 gcov_snapshot() {
 	local name=$1
 	[[ -d $GCOV_DEBUGFS ]] || return 0
+	# shellcheck disable=SC2153 # UMHMM_OUT: set by uml-init, where this runs
 	cp -rT "$GCOV_DEBUGFS" "$UMHMM_OUT/gcov-$name" ||
 		info "cannot save the gcov counters of $GCOV_DEBUGFS in $UMHMM_OUT/gcov-$name"
 }
@@ -1164,34 +1187,35 @@ build_hmm_tests() {
 			}
 			printf '%s\n' "$hdr_hash" >"$hdr/.umhmm-stamp"
 		fi
+		# Under the same lock: the binary, like the headers, is shared by
+		# every flavor, whose runs do not exclude each other.
+		st=$src/tools/testing/selftests
+		sources=("$st/mm/hmm-tests.c" "$st/mm/vm_util.c")
+		# Newer hmm-tests (7.2) take their huge page helpers from here.
+		if [[ -f $st/mm/hugepage_settings.c ]]; then
+			sources+=("$st/mm/hugepage_settings.c")
+		fi
+		inputs=("${sources[@]}" "$st/mm/vm_util.h"
+			"$st/kselftest_harness.h" "$st/kselftest.h" "$src/lib/test_hmm_uapi.h"
+			"$src/mm/gup_test.h" "$hdr/.umhmm-stamp")
+		[[ -x $HMM_TESTS_BIN ]] || stale=1
+		for f in "${inputs[@]}"; do
+			[[ -e $f ]] || die "$f is missing from the kernel tree"
+			[[ $HMM_TESTS_BIN -nt $f ]] || stale=1
+		done
+		if [[ -n $stale ]]; then
+			mkdir -p "${HMM_TESTS_BIN%/*}"
+			# <lib/test_hmm_uapi.h> and <mm/gup_test.h> are included from the
+			# top of the tree, the harness headers from tools/testing/selftests.
+			gcc -O2 -Wall -isystem "$hdr/usr/include" -I"$st" -I"$src" \
+				-o "$HMM_TESTS_BIN.tmp" "${sources[@]}" -lpthread \
+				>"$HMM_TESTS_BIN.log" 2>&1 || {
+				cat "$HMM_TESTS_BIN.log" >&2
+				die "building hmm-tests failed"
+			}
+			mv "$HMM_TESTS_BIN.tmp" "$HMM_TESTS_BIN"
+		fi
 	) || exit 1
-
-	st=$src/tools/testing/selftests
-	sources=("$st/mm/hmm-tests.c" "$st/mm/vm_util.c")
-	# Newer hmm-tests (7.2) take their huge page helpers from here.
-	if [[ -f $st/mm/hugepage_settings.c ]]; then
-		sources+=("$st/mm/hugepage_settings.c")
-	fi
-	inputs=("${sources[@]}" "$st/mm/vm_util.h"
-		"$st/kselftest_harness.h" "$st/kselftest.h" "$src/lib/test_hmm_uapi.h"
-		"$src/mm/gup_test.h" "$hdr/.umhmm-stamp")
-	[[ -x $HMM_TESTS_BIN ]] || stale=1
-	for f in "${inputs[@]}"; do
-		[[ -e $f ]] || die "$f is missing from the kernel tree"
-		[[ $HMM_TESTS_BIN -nt $f ]] || stale=1
-	done
-	if [[ -n $stale ]]; then
-		mkdir -p "${HMM_TESTS_BIN%/*}"
-		# <lib/test_hmm_uapi.h> and <mm/gup_test.h> are included from the
-		# top of the tree, the harness headers from tools/testing/selftests.
-		gcc -O2 -Wall -isystem "$hdr/usr/include" -I"$st" -I"$src" \
-			-o "$HMM_TESTS_BIN.tmp" "${sources[@]}" -lpthread \
-			>"$HMM_TESTS_BIN.log" 2>&1 || {
-			cat "$HMM_TESTS_BIN.log" >&2
-			die "building hmm-tests failed"
-		}
-		mv "$HMM_TESTS_BIN.tmp" "$HMM_TESTS_BIN"
-	fi
 	phase_end selftests-build
 }
 
@@ -1431,6 +1455,7 @@ report_splats() {
 # huge_physmem_why_not: set HUGE_PHYSMEM_WHY_NOT to why run.sh cannot put
 # UML's memory file on a tmpfs with transparent huge pages here, or to ""
 # when it can. Builtins only: it runs before every boot.
+# shellcheck disable=SC2034 # HUGE_PHYSMEM_WHY_NOT is the caller's answer (run.sh)
 huge_physmem_why_not() {
 	local thp=/sys/kernel/mm/transparent_hugepage/shmem_enabled key cap="" mode=""
 	while read -r key cap; do

@@ -141,6 +141,8 @@ uml_dir=$results/.uml
 # to 107 bytes, so deep results dirs fall back to TMPDIR.
 if ((${#uml_dir} + ${#umid} + 10 > 107)); then
 	uml_dir=$TMPDIR/umhmm-uml
+	[[ $uml_dir != *[[:space:]]* ]] ||
+		die "TMPDIR='$TMPDIR' contains blanks, which the UML command line cannot carry (the results dir's path is too long to use instead): set TMPDIR to a path without them"
 fi
 # Both in one mkdir, and none when they exist.
 if [[ ! -d $uml_dir || ( -n $physmem_dir && ! -d $physmem_dir ) ]]; then
@@ -232,8 +234,10 @@ fi
 # copy. UMHMM_FAULT_AROUND_BYTES= (empty) keeps the kernel's default.
 [[ -z $fault_around ]] || args+=("UMHMM_FAULT_AROUND_BYTES=$fault_around")
 [[ -z $interactive ]] || args+=(UMHMM_INTERACTIVE=1)
-# Seccomp userspace where the kernel has it, then UMHMM_UML_ARGS.
-read -r -a extra <<<"$(uml_options "$KOBJ")"
+# Seccomp userspace where the kernel has it, then UMHMM_UML_ARGS: asked
+# of the tree of the kernel that runs (-k: make series boots each patch
+# prefix, which may not have the options yet).
+read -r -a extra <<<"$(uml_options "${kernel%/*}")"
 args+=("${extra[@]}")
 
 # Every process of this run: the UML process group (UML forks host helper
@@ -297,7 +301,7 @@ cleanup() {
 	return 0
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+die_of_signals
 
 # UMHMM_WRAP: a command that runs UML (perf stat, taskset), for
 # scripts/profile.sh; it becomes the process group that a timeout kills.

@@ -20,7 +20,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 s=$UMHMM_ROOT/scripts
-check_settings UMHMM_CPU UMHMM_FAULT_AROUND_BYTES
+check_settings UMHMM_CPU UMHMM_FAULT_AROUND_BYTES UMHMM_HUGE_PHYSMEM
 prepare_kernel_tree
 mapfile -t patches < <(series_patches "$SRC")
 ((${#patches[@]})) || exit 1
@@ -58,10 +58,13 @@ failed=()
 # step K NAME: configure, build and boot the tree as it is, K patches in.
 step() {
 	local k=$1 name=$2 log=$RESULTS/build-$1.log cfg=$RESULTS/config-$1.log
-	local t0 result=ok f
+	local t0 result=ok f warnings
 	local -a missing=() touched=()
 	t0=$(now_us)
-	if ! merge_fragments "$tree" "$obj" um "${fragments[@]}" 2>"$cfg"; then
+	# A subshell: merge_fragments dies when merge_config.sh or
+	# allnoconfig fails (a patch that breaks Kconfig), and that must be
+	# this step's failure, reported below, not a silent end of the script.
+	if ! (merge_fragments "$tree" "$obj" um "${fragments[@]}") 2>"$cfg"; then
 		mapfile -t missing < <(sed -n 's/^  \(CONFIG_[A-Za-z0-9_]*\): .*/\1/p' "$cfg")
 		if ((k == n)) || ((${#missing[@]} == 0)); then
 			cat "$cfg" >&2
@@ -75,8 +78,11 @@ step() {
 	if [[ $result == ok ]] && ((k > 0)); then
 		mapfile -t touched < <(series_files "${patches[k - 1]}")
 		for f in "${touched[@]}"; do
-			if grep -F "/$f:" "$log" | grep -q ': warning:'; then
-				grep -F "/$f:" "$log" | grep ': warning:' >&2
+			# Read whole, not grep -q: an early exit of the second grep
+			# fails the pipeline (SIGPIPE) and would hide the warning.
+			warnings=$(grep -F "/$f:" "$log" | grep ': warning:') || true
+			if [[ -n $warnings ]]; then
+				printf '%s\n' "$warnings" >&2
 				result="warning in $f"
 			fi
 		done

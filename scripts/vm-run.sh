@@ -220,7 +220,7 @@ cleanup() {
 	return 0
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+die_of_signals
 
 args=(
 	-accel "$accel" -cpu "$cpu" -M "microvm,acpi=off" -m 512M -smp 1

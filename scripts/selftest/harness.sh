@@ -36,7 +36,7 @@ cleanup() {
 	return 0
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+die_of_signals
 
 # spawn CMD...: CMD in the background, its pid in SPAWNED; reap PID waits
 # for it, with its exit status. Redirect spawn as CMD.
@@ -261,6 +261,22 @@ case_bad_settings() {
 		env SELFTESTS_MIN_PASS=all BUILD_DIR="$b" bash "$S/selftests.sh"
 	expect_fail bad-cpu "^fuzz.sh: UMHMM_CPU=first is not a CPU number or none: set e.g. UMHMM_CPU=0, or unset it for one this process may use$" \
 		env UMHMM_CPU=first BUILD_DIR="$b" bash "$S/fuzz.sh"
+	expect_fail cpu-not-allowed "^test.sh: UMHMM_CPU=4096 is not a CPU this process may run on \([0-9 ]+\): pick one of them, or unset it$" \
+		env UMHMM_CPU=4096 BUILD_DIR="$b" bash "$S/test.sh"
+	expect_fail bad-huge-physmem "^selftests.sh: UMHMM_HUGE_PHYSMEM=yes is not auto, on or off: unset it for auto$" \
+		env UMHMM_HUGE_PHYSMEM=yes BUILD_DIR="$b" bash "$S/selftests.sh"
+	expect_fail tests-only-commas "^test.sh: TESTS=', ,' names no suite: give names separated by commas, or unset it to run them all$" \
+		env TESTS=", ," BUILD_DIR="$b" bash "$S/test.sh"
+	# make clean judges the directory a BUILD_DIR names, not its spelling
+	# (a decoy home: a guard that failed here must not cost the project).
+	local h
+	h=$(cd "$tmp" && pwd -P)/clean
+	mkdir -p "$h/home" && ln -sfn "$h" "$tmp/clean-link"
+	expect_fail clean-slash "^clean.sh: refusing to remove BUILD_DIR=$h/ \($h\): it holds the home directory$" \
+		env HOME="$h/home" BUILD_DIR="$h/" bash "$S/clean.sh"
+	expect_fail clean-link "^clean.sh: refusing to remove BUILD_DIR=$tmp/clean-link \($h\): it holds the home directory$" \
+		env HOME="$h/home" BUILD_DIR="$tmp/clean-link" bash "$S/clean.sh"
+	[[ -d $h/home ]] || fail_case "bad-settings: make clean removed $h/home"
 	[[ ! -e $b ]] || fail_case "bad-settings: created $b: $(find "$b" | head -n 3)"
 }
 
