@@ -225,7 +225,7 @@ static int umhmm_add_chunk(struct umhmm_device *udev)
 	res = devm_request_free_mem_region(udev->dev, &iomem_resource, size);
 	if (IS_ERR(res)) {
 		ret = PTR_ERR(res);
-		goto out;
+		goto err_chunk;
 	}
 	chunk->udev = udev;
 	chunk->pagemap.type = MEMORY_DEVICE_PRIVATE;
@@ -237,7 +237,7 @@ static int umhmm_add_chunk(struct umhmm_device *udev)
 	addr = devm_memremap_pages(udev->dev, &chunk->pagemap);
 	if (IS_ERR(addr)) {
 		ret = PTR_ERR(addr);
-		goto out;
+		goto err_region;
 	}
 	udev->chunks[udev->nchunks++] = chunk;
 	atomic64_inc(&udev->cnt->chunks_added);
@@ -253,6 +253,18 @@ static int umhmm_add_chunk(struct umhmm_device *udev)
 	}
 	udev->nfree += chunk_pages;
 	spin_unlock(&udev->lock);
+	mutex_unlock(&udev->chunk_lock);
+	return 0;
+
+	/*
+	 * Not left to devres: an allocation that fails here runs at every
+	 * page the device cannot hand out, and each failure would hold its
+	 * chunk and its range of iomem until unbind.
+	 */
+err_region:
+	devm_release_mem_region(udev->dev, res->start, resource_size(res));
+err_chunk:
+	devm_kfree(udev->dev, chunk);
 out:
 	mutex_unlock(&udev->chunk_lock);
 	return ret;
@@ -1870,6 +1882,12 @@ static int umhmm_probe(struct platform_device *pdev)
 	struct umhmm_device *udev;
 	int ret;
 
+	/* The id indexes the owners and counters: only devices made here. */
+	if (pdev->id < 0 || pdev->id >= UMHMM_MAX_DEVICES)
+		return dev_err_probe(&pdev->dev, -EINVAL,
+				     "id %d is not one of umhmm's devices\n",
+				     pdev->id);
+
 	udev = kzalloc_obj(*udev, GFP_KERNEL);
 	if (!udev)
 		return -ENOMEM;
@@ -1980,7 +1998,7 @@ static int __init umhmm_init(void)
 
 	ret = platform_driver_register(&umhmm_driver);
 	if (ret)
-		return ret;
+		goto err_debugfs;
 	for (i = 0; i < ndevices; i++) {
 		struct platform_device *pdev;
 
@@ -2003,6 +2021,8 @@ static int __init umhmm_init(void)
 err:
 	umhmm_unregister_devices();
 	platform_driver_unregister(&umhmm_driver);
+err_debugfs:
+	debugfs_remove_recursive(umhmm_debugfs);
 	umhmm_release_bar();
 	return ret;
 }
