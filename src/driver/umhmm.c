@@ -547,16 +547,17 @@ static bool umhmm_invalidate(struct mmu_interval_notifier *mni,
 	if (range->event < UMHMM_NR_EVENTS)
 		atomic64_inc(&udev->cnt->invalidations[range->event]);
 
+	/* Our own exclusive grabs move no page: nothing we mirror changes. */
+	if (range->event == MMU_NOTIFY_EXCLUSIVE && range->owner == udev->owner)
+		return true;
 	/*
-	 * Our own migrations and exclusive grabs leave the pages we hold
-	 * exclusive as they are.  They still move the sequence: a READ or
-	 * WRITE copies from the page hmm_range_fault() returned without a
-	 * reference, under mirror->lock, and a migration of that page by a
-	 * CPU fault or another ioctl frees it.
+	 * Our own migrations leave the pages we hold exclusive as they are.
+	 * They still move the sequence: a READ or WRITE copies from the page
+	 * hmm_range_fault() returned without a reference, under mirror->lock,
+	 * and a migration of that page by a CPU fault or another ioctl frees
+	 * it.
 	 */
-	own = (range->event == MMU_NOTIFY_MIGRATE ||
-	       range->event == MMU_NOTIFY_EXCLUSIVE) &&
-	      range->owner == udev->owner;
+	own = range->event == MMU_NOTIFY_MIGRATE && range->owner == udev->owner;
 
 	if (mmu_notifier_range_blockable(range))
 		mutex_lock(&mirror->lock);
@@ -780,13 +781,25 @@ static struct folio *umhmm_lock_mapped(struct vm_area_struct *vma,
 	return folio;
 }
 
-/* Locks the first pages of [start, end) that the injection asks for. */
-static void umhmm_inject_locks(struct umhmm_device *udev,
-			       struct vm_area_struct *vma, unsigned long start,
-			       unsigned long end, unsigned long *locked)
+/*
+ * Locks the first pages of [start, end) that the injection asks for and
+ * returns them, NULL-terminated; NULL when nothing is armed.  They are
+ * remembered, not found again in the page tables afterwards: another
+ * thread may zap or replace the mapping meanwhile (MADV_DONTNEED runs
+ * under the mmap read lock too).
+ */
+static struct folio **umhmm_inject_locks(struct umhmm_device *udev,
+					 struct vm_area_struct *vma,
+					 unsigned long start, unsigned long end)
 {
+	struct folio **locked;
 	unsigned long addr;
+	int n = 0;
 
+	if (!READ_ONCE(udev->fail_locked))
+		return NULL;
+	locked = kcalloc(UMHMM_BATCH + 1, sizeof(*locked),
+			 GFP_KERNEL | __GFP_NOFAIL);
 	for (addr = start; addr < end && READ_ONCE(udev->fail_locked);
 	     addr += PAGE_SIZE) {
 		struct folio *folio = umhmm_lock_mapped(vma, addr);
@@ -795,28 +808,22 @@ static void umhmm_inject_locks(struct umhmm_device *udev,
 			continue;
 		if (!umhmm_keep_locked(udev, folio))
 			break;
-		__set_bit((addr - start) >> PAGE_SHIFT, locked);
+		locked[n++] = folio;
 	}
+	return locked;
 }
 
-/* The collection skipped the locked pages: they are still mapped there. */
-static void umhmm_release_locks(struct vm_area_struct *vma,
-				unsigned long start, unsigned long *locked)
+static void umhmm_release_locks(struct folio **locked)
 {
-	unsigned long i;
+	int i;
 
-	for_each_set_bit(i, locked, UMHMM_BATCH) {
-		unsigned long addr = start + (i << PAGE_SHIFT);
-		struct folio_walk fw;
-		struct folio *folio;
-
-		folio = folio_walk_start(&fw, vma, addr, 0);
-		if (WARN_ON_ONCE(!folio))
-			continue;
-		folio_walk_end(&fw, vma);
-		folio_unlock(folio);
-		folio_put(folio);
+	if (!locked)
+		return;
+	for (i = 0; locked[i]; i++) {
+		folio_unlock(locked[i]);
+		folio_put(locked[i]);
 	}
+	kfree(locked);
 }
 
 /*
@@ -997,6 +1004,11 @@ static struct umhmm_stall *umhmm_stall(struct umhmm_mirror *mirror,
 	st = kzalloc_obj(*st, GFP_KERNEL);
 	if (!st)
 		return NULL;
+	/* The budget pays for a stall that happens, not for a batch of holes. */
+	if (!umhmm_inject(udev, &udev->stall, &udev->cnt->stalls)) {
+		kfree(st);
+		return NULL;
+	}
 	st->mirror = mirror;
 	st->addr = args->start + ((i - 1) << PAGE_SHIFT);
 	INIT_WORK(&st->work, umhmm_stall_fault);
@@ -1041,7 +1053,7 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 	struct mm_struct *mm = mirror->notifier.mm;
 	unsigned long src[UMHMM_BATCH], dst[UMHMM_BATCH];
 	DECLARE_BITMAP(held, UMHMM_BATCH);
-	DECLARE_BITMAP(locked, UMHMM_BATCH);
+	struct folio **locked;
 	LIST_HEAD(isolated);
 	struct umhmm_stall *st = NULL;
 	unsigned long addr, end = r->addr + (r->npages << PAGE_SHIFT);
@@ -1075,19 +1087,18 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 		args.start = addr;
 		args.end = min3(end, vma->vm_end,
 				addr + (UMHMM_BATCH << PAGE_SHIFT));
-		bitmap_zero(locked, UMHMM_BATCH);
-		umhmm_inject_locks(udev, vma, args.start, args.end, locked);
+		locked = umhmm_inject_locks(udev, vma, args.start, args.end);
 		umhmm_inject_isolate(udev, vma, args.start, args.end,
 				     &isolated);
 		ret = migrate_vma_setup(&args);
-		umhmm_release_locks(vma, addr, locked);
+		umhmm_release_locks(locked);
 		if (ret) {
 			putback_movable_pages(&isolated);
 			break;
 		}
 		bitmap_zero(held, UMHMM_BATCH);
 		umhmm_inject_races(udev, &args, held);
-		if (!st && umhmm_inject(udev, &udev->stall, &udev->cnt->stalls))
+		if (!st && READ_ONCE(udev->stall))
 			st = umhmm_stall(mirror, &args);
 
 		if (!to_device) {
