@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Regression: "mm/hmm: fix ZONE_DEVICE anon page mapping reuse"
- * (R. Campbell, 2019, v5.3; commit id not given in REGRESSIONS.md and not
- * checked here).
+ * Regression: 7ab0ad0e74f8 ("mm/hmm: fix ZONE_DEVICE anon page mapping
+ * reuse", R. Campbell, 2019, v5.3; the id as later commits cite it).
  *
  * A freed ZONE_DEVICE page kept the stale page->mapping of the anonymous
  * VMA it last served.  When the driver handed the page out again for

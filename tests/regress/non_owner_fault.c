@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Regression: "mm/hmm: fault non-owner device private entries"
- * (R. Campbell, 2022; 8a295dbbaf72 as recalled, the id could not be checked
- * against a git tree here).
+ * Regression: 8a295dbbaf72 ("mm/hmm: fault non-owner device private
+ * entries", R. Campbell, 2022; the id as its stable backport cites it).
  *
  * hmm_range_fault() handed a device-private entry owned by another driver
  * (another dev_pagemap owner) to the caller as if it were a valid PFN
