@@ -14,7 +14,7 @@ seed=${FUZZ_SEED:-1}
 check_settings UMHMM_TIMEOUT UMHMM_CPU UMHMM_FAULT_AROUND_BYTES UMHMM_HUGE_PHYSMEM
 
 lock "$FLAVOR$KTAG"
-new_results_dir
+new_run
 build_kernel
 
 build_tool umhmm-fuzz

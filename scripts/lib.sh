@@ -480,9 +480,29 @@ series_applied_count() {
 # built). Sets SRC to the kernel tree.
 prepare_kernel_tree() {
 	local s=$UMHMM_ROOT/scripts
+	# Once per script: new_run prepares before build_kernel does.
+	[[ -z ${_UMHMM_TREE_READY:-} ]] || return 0
 	bash "$s/deps.sh" || exit 1
 	SRC=$(bash "$s/kernel-source.sh") || exit 1
 	bash "$s/prepare.sh" "$SRC" || exit 1
+	_UMHMM_TREE_READY=1
+}
+
+# new_run: prepare_kernel_tree, then new_results_dir. A missing package or
+# a patch that does not apply then ends the script before it has made a
+# results dir, and repointed latest, for a run that never started. The
+# phases of the preparation (a first extract) go into the run's timings.
+# Call with the lock of FLAVOR and KTAG held: the phases wait in a file of
+# that flavor's until the results dir exists.
+new_run() {
+	local early=$BUILD_DIR/.phases-$FLAVOR$KTAG
+	: >"$early" || die "cannot write $early"
+	PHASE_LOG=$early
+	export PHASE_LOG
+	prepare_kernel_tree
+	new_results_dir
+	cat "$early" >>"$PHASE_LOG" || die "cannot copy $early into $PHASE_LOG"
+	rm -f "$early"
 }
 
 # build_kernel: prepare_kernel_tree, then configure and build: each stage

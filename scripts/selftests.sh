@@ -20,7 +20,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 check_settings UMHMM_TIMEOUT JOBS SELFTESTS_MIN_PASS UMHMM_CPU UMHMM_FAULT_AROUND_BYTES UMHMM_HUGE_PHYSMEM
 
 lock "$FLAVOR$KTAG"
-new_results_dir
+new_run
 
 build_kernel
 

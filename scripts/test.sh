@@ -18,7 +18,7 @@ timeout_s=${UMHMM_TIMEOUT:-300}
 
 # Runs sharing BUILD_DIR and FLAVOR take turns instead of racing on $KOBJ.
 lock "$FLAVOR$KTAG"
-new_results_dir
+new_run
 
 build_kernel
 

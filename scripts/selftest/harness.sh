@@ -148,6 +148,12 @@ case_patch_refused() {
 	expect_fail patch-refused "patch 0002-bad.patch does not apply to $k \(kernel 6.12.0\): rebase the series or use the default source" \
 		env BUILD_DIR="$tmp/build" bash "$r/scripts/prepare.sh" "$k"
 	[[ $(tree_sum "$k") == "$before" ]] || fail_case "patch-refused: the tree changed"
+	# Through make test: refused before a results dir is made for it.
+	expect_fail patch-refused-test "patch 0002-bad.patch does not apply to $k \(kernel 6.12.0\): rebase the series or use the default source" \
+		env BUILD_DIR="$tmp/build" KERNEL_SRC="$k" bash "$r/scripts/test.sh"
+	[[ ! -e $tmp/build/results ]] ||
+		fail_case "patch-refused: make test made a results dir: $(ls "$tmp/build/results")"
+	[[ $(tree_sum "$k") == "$before" ]] || fail_case "patch-refused: make test changed the tree"
 
 	# Without the bad patch: applies once, then is a no-op, then reverts.
 	rm "$r/uml/patches/6.12/0002-bad.patch"
