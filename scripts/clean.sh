@@ -24,4 +24,11 @@ esac
 case $dir in
 /usr | /usr/* | /etc | /etc/*) refuse "a system directory" ;;
 esac
+# Every lock a run of this build dir may hold: a make test still running
+# finishes before its objects go.
+shopt -s nullglob
+for f in "$BUILD_DIR"/.lock-*; do
+	lock "${f##*/.lock-}"
+done
+shopt -u nullglob
 rm -rf "$dir"
