@@ -179,6 +179,22 @@ static struct page *umhmm_backing_page(struct page *page)
 	return umhmm_is_our_page(page) ? page->zone_device_data : page;
 }
 
+/* Arms the budgets of @in (UMHMM_IOC_INJECT); all zero disarms them. */
+static void umhmm_set_injections(struct umhmm_device *udev,
+				 const struct umhmm_inject *in)
+{
+	spin_lock(&udev->lock);
+	udev->fail_alloc = in->fail_alloc;
+	udev->fail_copy = in->fail_copy;
+	udev->fail_busy = in->busy;
+	udev->race_fault = in->race_fault;
+	udev->fail_locked = in->locked;
+	udev->stall = in->stall;
+	udev->race_migrate = in->race_migrate;
+	udev->isolate = in->isolate;
+	spin_unlock(&udev->lock);
+}
+
 static bool umhmm_inject(struct umhmm_device *udev, unsigned int *counter,
 			 atomic64_t *stat)
 {
@@ -1252,6 +1268,7 @@ static int umhmm_range_ioctl(struct umhmm_mirror *mirror, unsigned int cmd,
 	struct mm_struct *mm = mirror->notifier.mm;
 	struct page **data = NULL;
 	u8 *states = NULL;
+	size_t out_size;
 	bool walks_mm;
 	int ret;
 
@@ -1286,12 +1303,9 @@ static int umhmm_range_ioctl(struct umhmm_mirror *mirror, unsigned int cmd,
 	 * that faults pages in (and brings other owners' device pages back)
 	 * or an EXCLUSIVE that grabs them must not then fail to report it.
 	 */
-	if (data && cmd != UMHMM_IOC_WRITE &&
-	    fault_in_safe_writeable(uptr, r->npages << PAGE_SHIFT)) {
-		ret = -EFAULT;
-		goto out;
-	}
-	if (states && fault_in_safe_writeable(uptr, r->npages)) {
+	out_size = states ? r->npages :
+		   data && cmd != UMHMM_IOC_WRITE ? r->npages << PAGE_SHIFT : 0;
+	if (out_size && fault_in_safe_writeable(uptr, out_size)) {
 		ret = -EFAULT;
 		goto out;
 	}
@@ -1579,16 +1593,7 @@ static long umhmm_ioctl(struct file *file, unsigned int cmd,
 			ret = -EINVAL;
 			break;
 		}
-		spin_lock(&udev->lock);
-		udev->fail_alloc = u.inject.fail_alloc;
-		udev->fail_copy = u.inject.fail_copy;
-		udev->fail_busy = u.inject.busy;
-		udev->race_fault = u.inject.race_fault;
-		udev->fail_locked = u.inject.locked;
-		udev->stall = u.inject.stall;
-		udev->race_migrate = u.inject.race_migrate;
-		udev->isolate = u.inject.isolate;
-		spin_unlock(&udev->lock);
+		umhmm_set_injections(udev, &u.inject);
 		break;
 	default:
 		ret = -ENOTTY;
@@ -1952,16 +1957,7 @@ static void umhmm_remove(struct platform_device *pdev)
 	 * locked budget locks every page it tries), and memunmap_pages()
 	 * would then wait forever for the pages it could not move.
 	 */
-	spin_lock(&udev->lock);
-	udev->fail_alloc = 0;
-	udev->fail_copy = 0;
-	udev->fail_busy = 0;
-	udev->race_fault = 0;
-	udev->fail_locked = 0;
-	udev->stall = 0;
-	udev->race_migrate = 0;
-	udev->isolate = 0;
-	spin_unlock(&udev->lock);
+	umhmm_set_injections(udev, &(struct umhmm_inject){ 0 });
 
 	umhmm_evict_all(udev);
 	if (umhmm_pages_in_use(udev))
