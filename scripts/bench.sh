@@ -38,7 +38,7 @@ runs=${BENCH_RUNS:-5}
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS=$runs is not a positive number"
 # make test would refuse these too, but below its messages go to
 # /dev/null.
-check_settings UMHMM_TIMEOUT JOBS TESTS SELFTESTS_MIN_PASS UMHMM_CPU UMHMM_FAULT_AROUND_BYTES UMHMM_HUGE_PHYSMEM
+check_settings UMHMM_TIMEOUT JOBS TESTS SELFTESTS_MIN_PASS "${RUN_SETTINGS[@]}"
 s=$UMHMM_ROOT/scripts
 bash "$s/deps.sh" bench || exit 1
 # No other run of this flavor may rebuild (or, for the cold build, delete)

@@ -14,11 +14,9 @@ home=$(cd "${HOME:-/}" 2>/dev/null && pwd -P) || home=/
 refuse() {
 	die "refusing to remove BUILD_DIR=$BUILD_DIR ($dir): $1"
 }
-case $dir in
-/ | /*[!/]*/*) ;;
-*) refuse "a top-level directory" ;;
-esac
 [[ $dir != / ]] || refuse "the root"
+# Resolved, so no trailing or doubled slash: one level is /NAME.
+[[ $dir == /*/* ]] || refuse "a top-level directory"
 [[ $UMHMM_ROOT/ != "$dir"/* ]] || refuse "it holds the project"
 [[ $home/ != "$dir"/* ]] || refuse "it holds the home directory"
 case $dir in

@@ -343,6 +343,11 @@ select_suites() {
 	printf '%s\n' "${chosen[@]}"
 }
 
+# The settings run.sh reads at every boot: each entry script that boots
+# UML checks them first, with check_settings "${RUN_SETTINGS[@]}".
+# shellcheck disable=SC2034 # read by the scripts that source this file
+RUN_SETTINGS=(UMHMM_CPU UMHMM_FAULT_AROUND_BYTES UMHMM_HUGE_PHYSMEM)
+
 # check_settings NAME...: refuse, in one line naming it, a setting NAME of
 # the environment that would otherwise be read only after the kernel is
 # built (run.sh reads most of them, once per UML instance). Entry scripts

@@ -48,7 +48,7 @@ results=$1
 shift 2
 
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || die "-t wants a whole number of seconds, not '$timeout_s'"
-check_settings UMHMM_FAULT_AROUND_BYTES UMHMM_CPU UMHMM_HUGE_PHYSMEM
+check_settings "${RUN_SETTINGS[@]}"
 # Why 256 KiB: where it goes on the kernel command line, below.
 fault_around=${UMHMM_FAULT_AROUND_BYTES-262144}
 [[ -x $kernel ]] || die "no UML kernel at $kernel: build it first (make test builds it)"

@@ -20,7 +20,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 s=$UMHMM_ROOT/scripts
-check_settings UMHMM_CPU UMHMM_FAULT_AROUND_BYTES UMHMM_HUGE_PHYSMEM
+check_settings "${RUN_SETTINGS[@]}"
 prepare_kernel_tree
 mapfile -t patches < <(series_patches "$SRC")
 ((${#patches[@]})) || exit 1

@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ -t 0 ]] || die "make shell needs a terminal on standard input"
-check_settings UMHMM_CPU UMHMM_FAULT_AROUND_BYTES UMHMM_HUGE_PHYSMEM
+check_settings "${RUN_SETTINGS[@]}"
 build_kernel
 new_results_dir
 info "results: $RESULTS (exit the shell to power off)"
