@@ -26,8 +26,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -554,12 +556,95 @@ START_TEST(test_hole_in_range)
 }
 END_TEST
 
+/* --- races --- */
+
+/*
+ * Bit 62 of a pagemap entry (PM_SWAP): a swap-type PTE, as device-exclusive
+ * ones are; a zapped PTE has neither it nor the present bit.
+ */
+static bool pte_is_swap_entry(const void *addr)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t entry = 0;
+	ssize_t got;
+
+	ck_assert_int_ge(fd, 0);
+	got = pread(fd, &entry, sizeof(entry),
+		    (off_t)((uintptr_t)addr / page_size * sizeof(entry)));
+	close(fd);
+	ck_assert_int_eq(got, (ssize_t)sizeof(entry));
+	return entry >> 62 & 1;
+}
+
+/*
+ * race_zap rows: a range, the pages zapped between make_device_exclusive()
+ * and the record (from its start), and the batches grabbed again: one page
+ * is zapped on each of three tries; 200 pages lose their first three in one.
+ */
+static const struct {
+	size_t npages, zapped;
+	uint64_t retries;
+} zap_rows[] = {
+	{ 1, 1, 3 },
+	{ 200, 3, 1 },
+};
+
+/*
+ * A page zapped (another thread's MADV_DONTNEED, injected) after it was
+ * made exclusive and before the mirror recorded it must not be recorded:
+ * CHECK_EXCLUSIVE would report a page the CPU no longer maps, and the
+ * device would hold the data of a freed page.  The driver grabs the batch
+ * again and holds the zero-filled page the CPU now maps.
+ */
+START_TEST(test_zap_before_record)
+{
+	size_t npages = zap_rows[_i].npages, zapped = zap_rows[_i].zapped;
+	size_t size = npages * page_size, zsize = zapped * page_size;
+	unsigned char *buf = test_map_pattern(npages, 65);
+	unsigned char *copy = test_malloc(size);
+	struct umhmm_inject in = { .size = sizeof(in), .race_zap = 3 };
+	struct umhmm_stats before, after;
+	struct umhmm_range r;
+	size_t i;
+
+	umhmm_stats(fd0, &before);
+	ck_assert_int_eq(ioctl(fd0, UMHMM_IOC_INJECT, &in), 0);
+	memset(copy, 0xff, size);
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages,
+				     copy, 0, &r), 0);
+	ck_assert_uint_eq(r.done, npages);
+
+	/* The device got the zeroed pages, and holds every page it reports. */
+	ck_assert_int_eq(first_nonzero(copy, zsize), -1);
+	ck_assert_int_eq(pattern_mismatch_at(copy + zsize, size - zsize, 65,
+					     zsize), -1);
+	ck_assert_uint_eq(held(fd0, buf, npages), npages);
+	for (i = 0; i < npages; i++)
+		ck_assert_msg(pte_is_swap_entry(buf + i * page_size),
+			      "page %zu held but not device-exclusive", i);
+
+	umhmm_stats(fd0, &after);
+	ck_assert_uint_eq(after.race_zaps - before.race_zaps, 3);
+	ck_assert_uint_ge(after.invalidations[UMHMM_EVENT_CLEAR] -
+			  before.invalidations[UMHMM_EVENT_CLEAR], 3);
+	ck_assert_uint_eq(r.retries, zap_rows[_i].retries);
+
+	/* The CPU sees the same, and takes every page back. */
+	ck_assert_int_eq(first_nonzero(buf, zsize), -1);
+	ck_assert_int_eq(pattern_mismatch_at(buf + zsize, size - zsize, 65,
+					     zsize), -1);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	free(copy);
+}
+END_TEST
+
 static Suite *exclusive_suite(void)
 {
 	Suite *s = umhmm_suite_create("exclusive");
 	TCase *core = umhmm_tcase_create("core", setup, umhmm_teardown);
 	TCase *revoke = umhmm_tcase_create("revoke", setup, umhmm_teardown);
 	TCase *mappings = umhmm_tcase_create("mappings", setup, umhmm_teardown);
+	TCase *races = umhmm_tcase_create("races", setup, umhmm_teardown);
 
 	tcase_add_loop_test(core, test_exclusive_data, 0,
 			    sizeof(exclusive_sizes) /
@@ -588,6 +673,10 @@ static Suite *exclusive_suite(void)
 	tcase_add_test(mappings, test_private_file_mapping);
 	tcase_add_test(mappings, test_hole_in_range);
 	suite_add_tcase(s, mappings);
+
+	tcase_add_loop_test(races, test_zap_before_record, 0,
+			    sizeof(zap_rows) / sizeof(zap_rows[0]));
+	suite_add_tcase(s, races);
 
 	return s;
 }

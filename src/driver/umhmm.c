@@ -28,6 +28,7 @@
 #include <linux/migrate.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
+#include <linux/mman.h>
 #include <linux/mmu_notifier.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -96,6 +97,7 @@ struct umhmm_counters {
 	atomic64_t race_migrations;
 	atomic64_t isolated;
 	atomic64_t bar_faults;
+	atomic64_t race_zaps;
 };
 
 static struct umhmm_counters umhmm_counters[UMHMM_MAX_DEVICES];
@@ -142,6 +144,7 @@ struct umhmm_device {
 	unsigned int stall;
 	unsigned int race_migrate;
 	unsigned int isolate;
+	unsigned int race_zap;
 };
 
 /* One open file: a mirror of the opener's address space. */
@@ -150,6 +153,12 @@ struct umhmm_mirror {
 	struct mmu_interval_notifier notifier;
 	struct mutex lock;		/* orders data copies and invalidations */
 	struct xarray exclusive;	/* pfn index -> page held exclusive */
+	/*
+	 * Invalidations that may take back a page EXCLUSIVE holds locked,
+	 * under lock: all but migrations and exclusive grabs of our own and
+	 * the restores of exclusive entries, which wait for the page lock.
+	 */
+	unsigned long foreign;
 };
 
 static const struct dev_pagemap_ops umhmm_pagemap_ops;
@@ -192,6 +201,7 @@ static void umhmm_set_injections(struct umhmm_device *udev,
 	udev->stall = in->stall;
 	udev->race_migrate = in->race_migrate;
 	udev->isolate = in->isolate;
+	udev->race_zap = in->race_zap;
 	spin_unlock(&udev->lock);
 }
 
@@ -581,6 +591,8 @@ static bool umhmm_invalidate(struct mmu_interval_notifier *mni,
 		return false;
 
 	mmu_interval_set_seq(mni, cur_seq);
+	if (!own && range->event != MMU_NOTIFY_EXCLUSIVE)
+		mirror->foreign++;
 	if (!own)
 		xa_for_each_range(&mirror->exclusive, pfn, entry,
 				  range->start >> PAGE_SHIFT,
@@ -1166,31 +1178,80 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 	return ret;
 }
 
+/*
+ * The count of foreign invalidations, once none that has reached the
+ * mirror is still in progress: a page made exclusive after this call can
+ * only have been taken back by an invalidation that moves the count.
+ * Called without mmap_lock, as before hmm_range_fault().
+ */
+static unsigned long umhmm_foreign_begin(struct umhmm_mirror *mirror)
+{
+	unsigned long foreign;
+
+	mutex_lock(&mirror->lock);
+	foreign = mirror->foreign;
+	mutex_unlock(&mirror->lock);
+	/* Waits for the end of any invalidation counted above. */
+	mmu_interval_read_begin(&mirror->notifier);
+	return foreign;
+}
+
+/*
+ * The race_zap injection: zaps the pages just made exclusive, while EXCLUSIVE
+ * still holds them locked, as another thread's MADV_DONTNEED would before
+ * the mirror records them.  Called without mmap_lock, which it takes.
+ */
+static void umhmm_race_zap(struct umhmm_device *udev, struct mm_struct *mm,
+			   unsigned long addr, struct page **pages, int got)
+{
+	int i;
+
+	for (i = 0; i < got; i++) {
+		if (!pages[i])
+			continue;
+		if (!umhmm_inject(udev, &udev->race_zap, &udev->cnt->race_zaps))
+			return;
+		do_madvise(mm, addr + ((unsigned long)i << PAGE_SHIFT),
+			   PAGE_SIZE, MADV_DONTNEED);
+	}
+}
+
 static int umhmm_exclusive(struct umhmm_mirror *mirror, struct umhmm_range *r,
 			   struct page **data)
 {
 	struct umhmm_device *udev = mirror->udev;
 	struct mm_struct *mm = mirror->notifier.mm;
-	unsigned long addr, end = r->addr + (r->npages << PAGE_SHIFT);
+	unsigned long addr = r->addr, end = r->addr + (r->npages << PAGE_SHIFT);
+	unsigned long timeout =
+		jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
 	struct page *pages[UMHMM_BATCH];
 	int ret = 0;
 
-	mmap_read_lock(mm);
-	for (addr = r->addr; addr < end && !ret;
-	     addr += UMHMM_BATCH << PAGE_SHIFT) {
+	while (addr < end && !ret) {
 		unsigned long next = min(end, addr + (UMHMM_BATCH << PAGE_SHIFT));
 		unsigned long n = (next - addr) >> PAGE_SHIFT;
-		bool busy = false;
+		unsigned long foreign = umhmm_foreign_begin(mirror);
+		bool busy = false, stale;
 		int i, got;
 
+		mmap_read_lock(mm);
 		got = umhmm_make_device_exclusive(mm, addr, next, pages,
 						  udev->owner);
+		mmap_read_unlock(mm);
 		if (got < 0) {
 			ret = got;
 			break;
 		}
+		umhmm_race_zap(udev, mm, addr, pages, got);
 		mutex_lock(&mirror->lock);
-		for (i = 0; i < got; i++) {
+		/*
+		 * A zap or unmap since foreign_begin() may have taken back a
+		 * page of this batch after it was made exclusive, without the
+		 * page lock and before it could be recorded: nothing here is
+		 * recorded, and the batch is grabbed again.
+		 */
+		stale = mirror->foreign != foreign;
+		for (i = 0; i < got && !stale; i++) {
 			unsigned long idx = (addr >> PAGE_SHIFT) + i;
 
 			if (!pages[i]) {
@@ -1222,11 +1283,17 @@ static int umhmm_exclusive(struct umhmm_mirror *mirror, struct umhmm_range *r,
 				put_page(pages[i]);
 			}
 		}
+		if (stale) {
+			r->retries++;
+			if (time_after(jiffies, timeout))
+				ret = -EBUSY;
+			continue;
+		}
 		/* A page that could not be made exclusive fails the call. */
 		if (!ret && (busy || got < (int)n))
 			ret = -EBUSY;
+		addr = next;
 	}
-	mmap_read_unlock(mm);
 	return ret;
 }
 
@@ -1525,6 +1592,7 @@ static void umhmm_get_stats(struct umhmm_device *udev, struct umhmm_stats *s)
 	s->race_migrations = atomic64_read(&c->race_migrations);
 	s->isolated = atomic64_read(&c->isolated);
 	s->bar_faults = atomic64_read(&c->bar_faults);
+	s->race_zaps = atomic64_read(&c->race_zaps);
 }
 
 static long umhmm_ioctl(struct file *file, unsigned int cmd,

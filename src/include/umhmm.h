@@ -29,8 +29,11 @@
  * 5: READ, SNAPSHOT and EXCLUSIVE fail with EFAULT before doing anything
  * when their result buffer cannot be written, where a READ used to fault
  * the range in and an EXCLUSIVE to grab it first.
+ * 6: struct umhmm_inject and struct umhmm_stats grew (race_zap); an
+ * EXCLUSIVE whose pages may have been zapped or unmapped while it held
+ * them grabs them again (counted in retries) instead of recording them.
  */
-#define UMHMM_ABI_VERSION	5
+#define UMHMM_ABI_VERSION	6
 
 /*
  * struct umhmm_range.flags: each command takes only the flags listed for it
@@ -94,8 +97,8 @@
  *		npages state bytes (SNAPSHOT), unused otherwise
  * @done:	out: pages read, written, migrated, snapshotted or found
  *		exclusive
- * @retries:	out: times hmm_range_fault() or a notifier sequence check
- *		had to be retried
+ * @retries:	out: times hmm_range_fault(), a notifier sequence check or an
+ *		EXCLUSIVE batch had to be retried
  *
  * Every command but CHECK_EXCLUSIVE fails with ESRCH once the process that
  * opened the fd, whose mm it mirrors, has exited.  A @ptr the caller
@@ -163,10 +166,12 @@ struct umhmm_stats {
 	__u64 race_migrations;		/* pages, umhmm_inject.race_migrate */
 	__u64 isolated;			/* folios, umhmm_inject.isolate */
 	__u64 bar_faults;		/* BAR pages mapped on fault */
+	__u64 race_zaps;		/* pages, umhmm_inject.race_zap */
 };
 
 /*
- * Fault injection, counted down per page by the migrate and evict ioctls:
+ * Fault injection, counted down per page by the ioctls that migrate, evict
+ * or grab exclusive pages:
  * @fail_alloc:	fail the next fail_alloc device page allocations
  * @fail_copy:	fail the next fail_copy copies
  * @busy:	hold an extra reference on the next busy source pages between
@@ -192,6 +197,10 @@ struct umhmm_stats {
  *		and put them back after migrate_vma_finalize(), as compaction
  *		or reclaim on another CPU would: migrate_device_unmap() cannot
  *		isolate them and must leave them mapped where they are
+ * @race_zap:	MADV_DONTNEED the next race_zap pages EXCLUSIVE made exclusive,
+ *		before the mirror records them and while EXCLUSIVE still holds
+ *		them locked, as another thread could: the mirror must not
+ *		record a page the CPU no longer maps
  */
 struct umhmm_inject {
 	__u32 size;
@@ -203,6 +212,7 @@ struct umhmm_inject {
 	__u32 stall;
 	__u32 race_migrate;
 	__u32 isolate;
+	__u32 race_zap;
 	__u32 reserved;			/* must be 0 */
 };
 

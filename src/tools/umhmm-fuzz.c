@@ -198,6 +198,7 @@ int main(int argc, char **argv)
 			arg.inject.locked = rnd() % 4;
 			arg.inject.stall = rnd() % 2;
 			arg.inject.race_migrate = rnd() % 4;
+			arg.inject.race_zap = rnd() % 4;
 			arg.inject.reserved = 0;
 		}
 		/* An argument pointer that is not ours, now and then. */
