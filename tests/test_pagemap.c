@@ -91,16 +91,35 @@ END_TEST
 
 START_TEST(test_ioctl_after_unbind)
 {
-	unsigned char *buf = test_map_anon(1);
-	struct umhmm_stats s = { .size = sizeof(s) };
+	const size_t npages = 4;
+	unsigned char *buf = test_map_pattern(npages, 66);
+	struct umhmm_stats before, after;
+	uint64_t evicted = 0;
+	uint32_t version = 0;
 	int fd = umhmm_open(1);
 
+	umhmm_stats(fd, &before);
+	ck_assert_uint_eq(umhmm_ok(fd, UMHMM_IOC_MIGRATE_TO_DEV, buf, npages,
+				   NULL, 0), npages);
 	ck_assert_int_eq(umhmm_unbind(1), 0);
 	/* The open file outlives the device; its calls fail cleanly. */
 	ck_assert_int_eq(umhmm_range(fd, UMHMM_IOC_MIGRATE_TO_DEV, buf, 1,
 				     NULL, 0, NULL), -ENODEV);
-	ck_assert_int_eq(ioctl(fd, UMHMM_IOC_STATS, &s), -1);
+	ck_assert_int_eq(ioctl(fd, UMHMM_IOC_EVICT, &evicted), -1);
 	ck_assert_int_eq(errno, ENODEV);
+	/* Its counters still answer: the unbind evicted and freed the pages. */
+	ck_assert_int_eq(ioctl(fd, UMHMM_IOC_VERSION, &version), 0);
+	ck_assert_uint_eq(version, UMHMM_ABI_VERSION);
+	umhmm_stats(fd, &after);
+	ck_assert_uint_eq(after.bound, 0);
+	ck_assert_uint_eq(after.chunks, 0);
+	ck_assert_uint_eq(after.pages_total, 0);
+	ck_assert_uint_eq(after.pages_free, 0);
+	ck_assert_uint_eq(after.evicted - before.evicted, npages);
+	ck_assert_uint_eq(after.pages_allocated - before.pages_allocated,
+			  npages);
+	ck_assert_uint_eq(after.pages_freed - before.pages_freed, npages);
+	ck_assert_pattern(buf, npages * page_size, 66);
 	ck_assert_int_eq(close(fd), 0);
 	ck_assert_int_eq(umhmm_bind(1), 0);
 }

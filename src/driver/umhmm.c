@@ -155,10 +155,15 @@ struct umhmm_mirror {
 	struct xarray exclusive;	/* pfn index -> page held exclusive */
 	/*
 	 * Invalidations that may take back a page EXCLUSIVE holds locked,
-	 * under lock: all but migrations and exclusive grabs of our own and
-	 * the restores of exclusive entries, which wait for the page lock.
+	 * under lock.  Not counted: our own migrations; exclusive grabs and
+	 * 6.12's restores (MMU_NOTIFY_EXCLUSIVE), which take the page lock;
+	 * and what the grabbing task's own GUP does inside
+	 * make_device_exclusive() (COW breaks, restores, which 7.2 reports
+	 * as MMU_NOTIFY_CLEAR), which only touches pages not yet grabbed.
 	 */
 	unsigned long foreign;
+	/* The task inside make_device_exclusive() for this mirror, if any. */
+	struct task_struct *grabber;
 };
 
 static const struct dev_pagemap_ops umhmm_pagemap_ops;
@@ -591,7 +596,8 @@ static bool umhmm_invalidate(struct mmu_interval_notifier *mni,
 		return false;
 
 	mmu_interval_set_seq(mni, cur_seq);
-	if (!own && range->event != MMU_NOTIFY_EXCLUSIVE)
+	if (!own && range->event != MMU_NOTIFY_EXCLUSIVE &&
+	    READ_ONCE(mirror->grabber) != current)
 		mirror->foreign++;
 	if (!own)
 		xa_for_each_range(&mirror->exclusive, pfn, entry,
@@ -1235,8 +1241,14 @@ static int umhmm_exclusive(struct umhmm_mirror *mirror, struct umhmm_range *r,
 		int i, got;
 
 		mmap_read_lock(mm);
+		/*
+		 * Two grabs at once through one fd may overwrite each other's
+		 * mark: the other's GUP then counts, a needless retry.
+		 */
+		WRITE_ONCE(mirror->grabber, current);
 		got = umhmm_make_device_exclusive(mm, addr, next, pages,
 						  udev->owner);
+		WRITE_ONCE(mirror->grabber, NULL);
 		mmap_read_unlock(mm);
 		if (got < 0) {
 			ret = got;
@@ -1625,7 +1637,8 @@ static long umhmm_ioctl(struct file *file, unsigned int cmd,
 		return -EFAULT;
 
 	down_read(&udev->teardown);
-	if (udev->dead) {
+	/* An unbound device still tells its version and counters. */
+	if (udev->dead && cmd != UMHMM_IOC_VERSION && cmd != UMHMM_IOC_STATS) {
 		ret = -ENODEV;
 		goto out;
 	}
@@ -1958,6 +1971,17 @@ static void umhmm_put(void *data)
 {
 	struct umhmm_device *udev = data;
 
+	/*
+	 * Run last by devres, after it unmapped every chunk: STATS through an
+	 * fd still open reports no memory, and no freed page is handed out.
+	 */
+	mutex_lock(&udev->chunk_lock);
+	udev->nchunks = 0;
+	mutex_unlock(&udev->chunk_lock);
+	spin_lock(&udev->lock);
+	udev->free_pages = NULL;
+	udev->nfree = 0;
+	spin_unlock(&udev->lock);
 	kref_put(&udev->ref, umhmm_device_release);
 }
 

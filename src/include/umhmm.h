@@ -31,7 +31,8 @@
  * the range in and an EXCLUSIVE to grab it first.
  * 6: struct umhmm_inject and struct umhmm_stats grew (race_zap); an
  * EXCLUSIVE whose pages may have been zapped or unmapped while it held
- * them grabs them again (counted in retries) instead of recording them.
+ * them grabs them again (counted in retries) instead of recording them;
+ * STATS and VERSION answer on an unbound device (bound 0, no chunks).
  */
 #define UMHMM_ABI_VERSION	6
 
@@ -139,7 +140,9 @@ struct umhmm_range {
 
 /*
  * Counters of one device id, kept across unbind and rebind so that a test
- * can check that every device page handed out was freed.
+ * can check that every device page handed out was freed.  STATS and
+ * VERSION also answer through an fd whose device was unbound; every other
+ * command fails there with ENODEV.
  */
 struct umhmm_stats {
 	__u32 size;
