@@ -2000,6 +2000,9 @@ static int umhmm_probe(struct platform_device *pdev)
 	if (!udev)
 		return -ENOMEM;
 	kref_init(&udev->ref);
+	init_rwsem(&udev->teardown);
+	mutex_init(&udev->chunk_lock);
+	spin_lock_init(&udev->lock);
 	/* Registered first, so devres drops this reference last. */
 	ret = devm_add_action_or_reset(&pdev->dev, umhmm_put, udev);
 	if (ret)
@@ -2008,9 +2011,6 @@ static int umhmm_probe(struct platform_device *pdev)
 	udev->dev = &pdev->dev;
 	udev->owner = &umhmm_owner_token[umhmm_owner_id[pdev->id]];
 	udev->cnt = &umhmm_counters[pdev->id];
-	init_rwsem(&udev->teardown);
-	mutex_init(&udev->chunk_lock);
-	spin_lock_init(&udev->lock);
 
 	ret = umhmm_add_chunk(udev);
 	if (ret)
