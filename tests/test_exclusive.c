@@ -216,13 +216,67 @@ START_TEST(test_exclusive_again)
 	size_t size = npages * page_size;
 	unsigned char *buf = exclusive_filled(npages, 44);
 	unsigned char *copy = test_malloc(size);
+	struct umhmm_range r;
 
-	/* GUP restores the entries, then they are made exclusive anew. */
-	ck_assert_uint_eq(umhmm_ok(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages, copy,
-				   0), npages);
+	/*
+	 * GUP restores the entries, then they are made exclusive anew. The
+	 * restores are the grab's own doing: nothing to grab again.
+	 */
+	ck_assert_int_eq(umhmm_range(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages,
+				     copy, 0, &r), 0);
+	ck_assert_uint_eq(r.done, npages);
+	ck_assert_uint_eq(r.retries, 0);
 	ck_assert_pattern(copy, size, 44);
 	ck_assert_uint_eq(held(fd0, buf, npages), npages);
 	ck_assert_pattern(buf, size, 44);
+	ck_assert_uint_eq(held(fd0, buf, npages), 0);
+	free(copy);
+}
+END_TEST
+
+/*
+ * Pages a child shares copy-on-write: the grab's GUP breaks COW, an
+ * MMU_NOTIFY_CLEAR per page from the grabbing task itself. That is not a
+ * foreign invalidation: one grab, no retry, and the child keeps its data.
+ */
+START_TEST(test_cow_pages_grabbed_once)
+{
+	const size_t npages = 16;
+	size_t size = npages * page_size;
+	unsigned char *buf = test_map_pattern(npages, 67);
+	unsigned char *copy = test_malloc(size);
+	struct umhmm_stats before, after;
+	struct umhmm_range r;
+	int go[2], ret;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(go), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char c;
+
+		/* Holds its copies until the parent's grab is over. */
+		close(go[1]);
+		if (read(go[0], &c, 1) != 0)
+			_exit(1);
+		_exit(pattern_mismatch(buf, size, 67) == -1 ? 0 : 2);
+	}
+	close(go[0]);
+	umhmm_stats(fd0, &before);
+	ret = umhmm_range(fd0, UMHMM_IOC_EXCLUSIVE, buf, npages, copy, 0, &r);
+	umhmm_stats(fd0, &after);
+	close(go[1]);
+	wait_child_ok(pid);
+
+	ck_assert_int_eq(ret, 0);
+	ck_assert_uint_eq(r.done, npages);
+	ck_assert_uint_ge(after.invalidations[UMHMM_EVENT_CLEAR] -
+			  before.invalidations[UMHMM_EVENT_CLEAR], npages);
+	ck_assert_uint_eq(r.retries, 0);
+	ck_assert_pattern(copy, size, 67);
+	ck_assert_uint_eq(held(fd0, buf, npages), npages);
+	ck_assert_pattern(buf, size, 67);
 	ck_assert_uint_eq(held(fd0, buf, npages), 0);
 	free(copy);
 }
@@ -654,6 +708,7 @@ static Suite *exclusive_suite(void)
 	tcase_add_test(core, test_partial_range);
 	tcase_add_test(core, test_untouched_pages);
 	tcase_add_test(core, test_exclusive_again);
+	tcase_add_test(core, test_cow_pages_grabbed_once);
 	tcase_add_test(core, test_device_pages_come_back);
 	tcase_add_test(core, test_migrate_leaves_exclusive);
 	suite_add_tcase(s, core);
