@@ -28,7 +28,6 @@
 #include <linux/migrate.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
-#include <linux/mman.h>
 #include <linux/mmu_notifier.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -153,17 +152,20 @@ struct umhmm_mirror {
 	struct mmu_interval_notifier notifier;
 	struct mutex lock;		/* orders data copies and invalidations */
 	struct xarray exclusive;	/* pfn index -> page held exclusive */
-	/*
-	 * Invalidations that may take back a page EXCLUSIVE holds locked,
-	 * under lock.  Not counted: our own migrations; exclusive grabs and
-	 * 6.12's restores (MMU_NOTIFY_EXCLUSIVE), which take the page lock;
-	 * and what the grabbing task's own GUP does inside
-	 * make_device_exclusive() (COW breaks, restores, which 7.2 reports
-	 * as MMU_NOTIFY_CLEAR), which only touches pages not yet grabbed.
-	 */
-	unsigned long foreign;
-	/* The task inside make_device_exclusive() for this mirror, if any. */
-	struct task_struct *grabber;
+	struct list_head grabs;		/* struct umhmm_grab, under lock */
+};
+
+/*
+ * One EXCLUSIVE batch from its grab to its record: make_device_exclusive()
+ * returns the pages locked, and a zap or unmap takes an exclusive entry
+ * back without the page lock, before the mirror could record it.
+ */
+struct umhmm_grab {
+	struct list_head node;		/* in mirror->grabs */
+	unsigned long start, end;
+	struct task_struct *task;
+	bool in_grab;			/* task is in make_device_exclusive() */
+	bool stale;			/* a page may have been taken back */
 };
 
 static const struct dev_pagemap_ops umhmm_pagemap_ops;
@@ -564,6 +566,28 @@ static u64 umhmm_evict_all(struct umhmm_device *udev)
 	return n;
 }
 
+/*
+ * Marks the grabs whose pages an invalidation may take back, under
+ * mirror->lock. Our own migrations and MMU_NOTIFY_EXCLUSIVE (grabs, and
+ * 6.12's restores) are not passed here: they take the page lock. Nor is
+ * what the grabbing task's own GUP does inside make_device_exclusive()
+ * (restores, which 7.2 reports as MMU_NOTIFY_CLEAR, and COW breaks): it
+ * only touches pages not yet grabbed.
+ */
+static void umhmm_mark_stale_grabs(struct umhmm_mirror *mirror,
+				   const struct mmu_notifier_range *range)
+{
+	struct umhmm_grab *grab;
+
+	list_for_each_entry(grab, &mirror->grabs, node) {
+		if (range->end <= grab->start || range->start >= grab->end)
+			continue;
+		if (grab->task == current && READ_ONCE(grab->in_grab))
+			continue;
+		grab->stale = true;
+	}
+}
+
 static bool umhmm_invalidate(struct mmu_interval_notifier *mni,
 			     const struct mmu_notifier_range *range,
 			     unsigned long cur_seq)
@@ -596,9 +620,8 @@ static bool umhmm_invalidate(struct mmu_interval_notifier *mni,
 		return false;
 
 	mmu_interval_set_seq(mni, cur_seq);
-	if (!own && range->event != MMU_NOTIFY_EXCLUSIVE &&
-	    READ_ONCE(mirror->grabber) != current)
-		mirror->foreign++;
+	if (!own && range->event != MMU_NOTIFY_EXCLUSIVE)
+		umhmm_mark_stale_grabs(mirror, range);
 	if (!own)
 		xa_for_each_range(&mirror->exclusive, pfn, entry,
 				  range->start >> PAGE_SHIFT,
@@ -1185,31 +1208,34 @@ static int umhmm_migrate(struct umhmm_mirror *mirror, struct umhmm_range *r,
 }
 
 /*
- * The count of foreign invalidations, once none that has reached the
- * mirror is still in progress: a page made exclusive after this call can
- * only have been taken back by an invalidation that moves the count.
+ * Registers @grab for [start, end), then waits for the invalidations that
+ * reached the mirror before it to finish: a page made exclusive after
+ * this can only be taken back by an invalidation that marks the grab.
  * Called without mmap_lock, as before hmm_range_fault().
  */
-static unsigned long umhmm_foreign_begin(struct umhmm_mirror *mirror)
+static void umhmm_grab_begin(struct umhmm_mirror *mirror,
+			     struct umhmm_grab *grab, unsigned long start,
+			     unsigned long end)
 {
-	unsigned long foreign;
-
 	mutex_lock(&mirror->lock);
-	foreign = mirror->foreign;
+	grab->start = start;
+	grab->end = end;
+	grab->stale = false;
+	list_add(&grab->node, &mirror->grabs);
 	mutex_unlock(&mirror->lock);
-	/* Waits for the end of any invalidation counted above. */
 	mmu_interval_read_begin(&mirror->notifier);
-	return foreign;
 }
 
 /*
- * The race_zap injection: zaps the pages just made exclusive, while EXCLUSIVE
- * still holds them locked, as another thread's MADV_DONTNEED would before
- * the mirror records them.  Called without mmap_lock, which it takes.
+ * The race_zap injection: zaps the pages just made exclusive, while they
+ * are still locked and not yet recorded, as another thread's MADV_DONTNEED
+ * could.  Under the mmap_lock the grab took, as that thread's would be.
  */
 static void umhmm_race_zap(struct umhmm_device *udev, struct mm_struct *mm,
 			   unsigned long addr, struct page **pages, int got)
 {
+	struct vm_area_struct *vma;
+	unsigned long page_addr;
 	int i;
 
 	for (i = 0; i < got; i++) {
@@ -1217,52 +1243,55 @@ static void umhmm_race_zap(struct umhmm_device *udev, struct mm_struct *mm,
 			continue;
 		if (!umhmm_inject(udev, &udev->race_zap, &udev->cnt->race_zaps))
 			return;
-		do_madvise(mm, addr + ((unsigned long)i << PAGE_SHIFT),
-			   PAGE_SIZE, MADV_DONTNEED);
+		page_addr = addr + ((unsigned long)i << PAGE_SHIFT);
+		vma = vma_lookup(mm, page_addr);
+		if (vma)
+			umhmm_zap_page(vma, page_addr);
 	}
 }
 
 static int umhmm_exclusive(struct umhmm_mirror *mirror, struct umhmm_range *r,
 			   struct page **data)
 {
+	const unsigned long batch = UMHMM_EXCLUSIVE_ONE_PAGE ? 1 : UMHMM_BATCH;
 	struct umhmm_device *udev = mirror->udev;
 	struct mm_struct *mm = mirror->notifier.mm;
 	unsigned long addr = r->addr, end = r->addr + (r->npages << PAGE_SHIFT);
 	unsigned long timeout =
 		jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	struct umhmm_grab grab = { .task = current };
 	struct page *pages[UMHMM_BATCH];
 	int ret = 0;
 
 	while (addr < end && !ret) {
-		unsigned long next = min(end, addr + (UMHMM_BATCH << PAGE_SHIFT));
+		unsigned long next = min(end, addr + (batch << PAGE_SHIFT));
 		unsigned long n = (next - addr) >> PAGE_SHIFT;
-		unsigned long foreign = umhmm_foreign_begin(mirror);
 		bool busy = false, stale;
 		int i, got;
 
+		umhmm_grab_begin(mirror, &grab, addr, next);
 		mmap_read_lock(mm);
-		/*
-		 * Two grabs at once through one fd may overwrite each other's
-		 * mark: the other's GUP then counts, a needless retry.
-		 */
-		WRITE_ONCE(mirror->grabber, current);
+		WRITE_ONCE(grab.in_grab, true);
 		got = umhmm_make_device_exclusive(mm, addr, next, pages,
 						  udev->owner);
-		WRITE_ONCE(mirror->grabber, NULL);
+		WRITE_ONCE(grab.in_grab, false);
+		if (got > 0)
+			umhmm_race_zap(udev, mm, addr, pages, got);
 		mmap_read_unlock(mm);
-		if (got < 0) {
-			ret = got;
+		mutex_lock(&mirror->lock);
+		list_del(&grab.node);
+		/* Not even the first page: nothing to record or release. */
+		if (got <= 0) {
+			mutex_unlock(&mirror->lock);
+			ret = got ? got : -EFAULT;
 			break;
 		}
-		umhmm_race_zap(udev, mm, addr, pages, got);
-		mutex_lock(&mirror->lock);
 		/*
-		 * A zap or unmap since foreign_begin() may have taken back a
-		 * page of this batch after it was made exclusive, without the
-		 * page lock and before it could be recorded: nothing here is
-		 * recorded, and the batch is grabbed again.
+		 * A page of this batch may have been taken back after it was
+		 * made exclusive: nothing is recorded, the batch is grabbed
+		 * again.
 		 */
-		stale = mirror->foreign != foreign;
+		stale = grab.stale;
 		for (i = 0; i < got && !stale; i++) {
 			unsigned long idx = (addr >> PAGE_SHIFT) + i;
 
@@ -1302,9 +1331,15 @@ static int umhmm_exclusive(struct umhmm_mirror *mirror, struct umhmm_range *r,
 			continue;
 		}
 		/* A page that could not be made exclusive fails the call. */
-		if (!ret && (busy || got < (int)n))
+		if (!ret && busy)
 			ret = -EBUSY;
-		addr = next;
+		/*
+		 * GUP stopped short (a hole): the next grab starts there and
+		 * fails as a range starting there would, whatever the batch.
+		 */
+		addr = got < (int)n ? addr + ((unsigned long)got << PAGE_SHIFT) :
+				      next;
+		timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
 	}
 	return ret;
 }
@@ -1703,6 +1738,7 @@ static int umhmm_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	mutex_init(&mirror->lock);
 	xa_init(&mirror->exclusive);
+	INIT_LIST_HEAD(&mirror->grabs);
 
 	down_read(&udev->teardown);
 	if (udev->dead) {

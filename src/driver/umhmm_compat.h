@@ -105,6 +105,29 @@ static inline int umhmm_make_device_exclusive(struct mm_struct *mm,
 }
 
 /*
+ * Since 6.15 each page's folio stays locked from its grab until the
+ * caller records it, and the next page of a large folio would wait for
+ * that lock forever: the caller grabs one page at a time.  Before, the
+ * kernel skipped a folio it could not trylock and left the page NULL.
+ */
+#ifdef UMHMM_HAVE_MAKE_DEVICE_EXCLUSIVE
+#define UMHMM_EXCLUSIVE_ONE_PAGE	true
+#else
+#define UMHMM_EXCLUSIVE_ONE_PAGE	false
+#endif
+
+/* Zaps one page of @vma, as MADV_DONTNEED does; by 7.2 zap_vma_range(). */
+static inline void umhmm_zap_page(struct vm_area_struct *vma,
+				  unsigned long addr)
+{
+#ifdef UMHMM_HAVE_ZAP_VMA_RANGE
+	zap_vma_range(vma, addr, PAGE_SIZE);
+#else
+	zap_page_range_single(vma, addr, PAGE_SIZE, NULL);
+#endif
+}
+
+/*
  * UML's iomem= regions (find_iomem()) were removed before 7.2, whose series
  * says so with UMHMM_HAVE_NO_UML_IOMEM; without them there is no BAR.
  */

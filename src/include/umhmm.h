@@ -200,10 +200,10 @@ struct umhmm_stats {
  *		and put them back after migrate_vma_finalize(), as compaction
  *		or reclaim on another CPU would: migrate_device_unmap() cannot
  *		isolate them and must leave them mapped where they are
- * @race_zap:	MADV_DONTNEED the next race_zap pages EXCLUSIVE made exclusive,
- *		before the mirror records them and while EXCLUSIVE still holds
- *		them locked, as another thread could: the mirror must not
- *		record a page the CPU no longer maps
+ * @race_zap:	zap the next race_zap pages EXCLUSIVE made exclusive, before
+ *		the mirror records them and while EXCLUSIVE still holds them
+ *		locked, as another thread's MADV_DONTNEED could: the mirror
+ *		must not record a page the CPU no longer maps
  */
 struct umhmm_inject {
 	__u32 size;
