@@ -32,7 +32,9 @@
  * 6: struct umhmm_inject and struct umhmm_stats grew (race_zap); an
  * EXCLUSIVE whose pages may have been zapped or unmapped while it held
  * them grabs them again (counted in retries) instead of recording them;
- * STATS and VERSION answer on an unbound device (bound 0, no chunks).
+ * STATS and VERSION answer on an unbound device (bound 0, no chunks); an
+ * EXCLUSIVE over a hole takes the pages before it and fails with EFAULT,
+ * where it failed with EBUSY when the hole was inside a batch.
  */
 #define UMHMM_ABI_VERSION	6
 
