@@ -636,6 +636,12 @@ static const struct mmu_interval_notifier_ops umhmm_notifier_ops = {
 	.invalidate = umhmm_invalidate,
 };
 
+/* Until when a batch may be retried before its call fails with EBUSY. */
+static unsigned long umhmm_retry_deadline(void)
+{
+	return jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+}
+
 /*
  * Runs hmm_range_fault() until it succeeds with a stable notifier sequence;
  * returns with mirror->lock held on success.
@@ -644,8 +650,7 @@ static int umhmm_range_fault(struct umhmm_mirror *mirror,
 			     struct hmm_range *range, u64 *retries)
 {
 	struct mm_struct *mm = mirror->notifier.mm;
-	unsigned long timeout =
-		jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	unsigned long timeout = umhmm_retry_deadline();
 	int ret;
 
 	for (;;) {
@@ -1257,8 +1262,7 @@ static int umhmm_exclusive(struct umhmm_mirror *mirror, struct umhmm_range *r,
 	struct umhmm_device *udev = mirror->udev;
 	struct mm_struct *mm = mirror->notifier.mm;
 	unsigned long addr = r->addr, end = r->addr + (r->npages << PAGE_SHIFT);
-	unsigned long timeout =
-		jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	unsigned long timeout = umhmm_retry_deadline();
 	struct umhmm_grab grab = { .task = current };
 	struct page *pages[UMHMM_BATCH];
 	int ret = 0;
@@ -1339,7 +1343,7 @@ static int umhmm_exclusive(struct umhmm_mirror *mirror, struct umhmm_range *r,
 		 */
 		addr = got < (int)n ? addr + ((unsigned long)got << PAGE_SHIFT) :
 				      next;
-		timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+		timeout = umhmm_retry_deadline();
 	}
 	return ret;
 }
