@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Regression: "mm/rmap.c: avoid double faults migrating device private
- * pages" (A. Popple, posted 2021-10-18 as
- * https://lkml.kernel.org/r/20211018045247.3128058-1-apopple@nvidia.com,
- * queued for v5.16; the commit id is not given in REGRESSIONS.md and no
- * git tree was at hand to check one).
+ * Regression: dfd8562c52a5 ("mm/rmap.c: avoid double faults migrating
+ * device private pages", A. Popple, 2021, v5.16; posted as
+ * https://lkml.kernel.org/r/20211018045247.3128058-1-apopple@nvidia.com).
+ * The id is the one a public tree carrying mainline's history gives it,
+ * with the Signed-off-by of Linus Torvalds that mainline adds to patches
+ * taken from Andrew Morton; -mm and linux-next carried it under other ids.
  *
  * When a device-private page migrated back to system memory other than
  * through the faulting path (eviction by the driver, remove_migration_pte()
