@@ -113,9 +113,7 @@ tmp=$(mktemp -d "$srcroot/.extract.XXXXXX")
 # under the real name.
 trap 'rm -rf "$tmp"' EXIT
 # Its errors are kept in memory: on a full disk a file could not take them.
-# Debian's tarball is xz in 62 blocks, which xz 5.4 decompresses on every
-# CPU (XZ_OPT reaches the xz that tar starts; other formats ignore it).
-if ! err=$(XZ_OPT=-T0 tar -xf "$TARBALL" -C "$tmp" 2>&1 >/dev/null); then
+if ! err=$(tar -xf "$TARBALL" -C "$tmp" 2>&1 >/dev/null); then
 	die "cannot extract $TARBALL: ${err%%$'\n'*}"
 fi
 [[ -d $tmp/$name ]] || die "$TARBALL does not contain $name/"
