@@ -1156,20 +1156,53 @@ kbuild_failed() {
 	tail -n 40 "$log" >&2
 }
 
-# build_suites SRC: umhmm's libcheck suites, built once into
-# $BUILD_DIR/tests$KTAG for every flavor and route; sets SUITES to their paths.
-build_suites() {
-	local src=$1 list=$BUILD_DIR/tests$KTAG/suites.list
+# make_suites SRC [COMMAND...]: make umhmm's libcheck suites into
+# $BUILD_DIR/tests$KTAG, shared by every flavor and route, under their lock;
+# COMMAND (e.g. nice -n 19) runs make. Records the tests-build phase.
+make_suites() {
+	local src=$1
+	shift
 	phase_begin tests-build
 	(
-		# Suites of every flavor are built into the same directory.
 		lock "tests$KTAG"
-		make -s -j"$(nproc)" -C "$UMHMM_ROOT/tests" O="$BUILD_DIR/tests$KTAG" KSRC="$src"
-	) || die "building the test suites failed"
+		"$@" make -s -j"$(nproc)" -C "$UMHMM_ROOT/tests" O="$BUILD_DIR/tests$KTAG" KSRC="$src"
+	) || return 1
 	phase_end tests-build
+}
+
+# suites_built: SUITES from the list of the suites make_suites built.
+suites_built() {
+	local list=$BUILD_DIR/tests$KTAG/suites.list
 	[[ -s $list ]] || die "$list is missing or empty: tests/Makefile built no suite"
 	# shellcheck disable=SC2034 # read by the caller
 	mapfile -t SUITES <"$list"
+}
+
+# build_suites SRC: make_suites, then suites_built.
+build_suites() {
+	make_suites "$1" || die "building the test suites failed"
+	suites_built
+}
+
+# build_kernel_and_suites: build_kernel with build_suites "$SRC" beside it,
+# at the lowest CPU priority. The suites need only the extracted tree
+# (lib/test_hmm_uapi.h), and the kernel's configuration runs Kconfig's
+# compiler probes one at a time: in a fresh clone the suites' build (9 s on
+# two CPUs) fits in the CPU time those leave. When the kernel fails, the
+# suites' build is waited for before the exit, so nothing outlives the run.
+build_kernel_and_suites() {
+	local s=$UMHMM_ROOT/scripts log=$RESULTS/tests-build.log pid kernel_ok=1
+	prepare_kernel_tree
+	make_suites "$SRC" nice -n 19 >"$log" 2>&1 &
+	pid=$!
+	bash "$s/configure.sh" "$SRC" && bash "$s/build.sh" "$SRC" || kernel_ok=
+	if ! wait "$pid"; then
+		tail -n 40 "$log" >&2
+		die "building the test suites failed (log: $log)"
+	fi
+	grep '^phase ' "$log" >&2 || true
+	[[ -n $kernel_ok ]] || exit 1
+	suites_built
 }
 
 # --- Upstream's hmm-tests ----------------------------------------------------

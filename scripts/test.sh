@@ -20,9 +20,7 @@ timeout_s=${UMHMM_TIMEOUT:-300}
 lock "$FLAVOR$KTAG"
 new_run
 
-build_kernel
-
-build_suites "$SRC"
+build_kernel_and_suites
 bins=("${SUITES[@]}")
 # check_settings has refused an unknown TESTS name: this selects.
 selected=$(select_suites "${bins[@]}") || exit 1
