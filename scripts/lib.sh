@@ -1130,10 +1130,11 @@ gcov_profile_args() {
 # as they must.
 # ccache's depend mode: on a miss ccache takes the object's headers from
 # the dependency file Kbuild has gcc write anyway (-Wp,-MMD), instead of
-# running the preprocessor once more before the compiler. Built through an
-# empty cache, mm/ and kernel/ took 7% longer than without ccache in this
-# mode, 29% in ccache's default one (medians of four builds). Hits are
-# looked up as before, in caches filled in either mode.
+# running the preprocessor once more before the compiler. Through an empty
+# cache (a fresh clone) the kernel built in 261 s instead of 327; mm/ and
+# kernel/ alone took 7% longer than without ccache in this mode, 29% in
+# the default one (medians of four builds). Hits are looked up as before,
+# in caches filled in either mode.
 # CCACHE_NODEPEND=1 turns it off.
 kbuild_linux() {
 	local src=$1 obj=$2 log=$3
