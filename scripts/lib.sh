@@ -1121,13 +1121,13 @@ gcov_profile_args() {
 	done
 }
 
-# kbuild_linux SRC OBJ LOG: make OBJ/linux from SRC, Kbuild's output in LOG.
-# Every build directory puts the tree at the same place relative to its
-# output (BUILD_DIR/src beside BUILD_DIR/<flavor>, series-<flavor>/tree
-# beside series-<flavor>/obj): with paths hashed relative to the directory
-# ccache runs in, a second clone or build directory reuses the objects of
-# the first. Instrumented objects embed their .gcda path and still miss,
-# as they must.
+# kbuild_ccache_env: ccache's settings for every kernel build (kbuild_linux,
+# vm-kernel.sh). Every build directory puts the tree at the same place
+# relative to its output (BUILD_DIR/src beside BUILD_DIR/<flavor> and
+# BUILD_DIR/vm, series-<flavor>/tree beside series-<flavor>/obj): with
+# paths hashed relative to the directory ccache runs in, a second clone or
+# build directory reuses the objects of the first. Instrumented objects
+# embed their .gcda path and still miss, as they must.
 # ccache's depend mode: on a miss ccache takes the object's headers from
 # the dependency file Kbuild has gcc write anyway (-Wp,-MMD), instead of
 # running the preprocessor once more before the compiler. Through an empty
@@ -1136,10 +1136,15 @@ gcov_profile_args() {
 # the default one (medians of four builds). Hits are looked up as before,
 # in caches filled in either mode.
 # CCACHE_NODEPEND=1 turns it off.
-kbuild_linux() {
-	local src=$1 obj=$2 log=$3
+kbuild_ccache_env() {
 	export CCACHE_BASEDIR=${CCACHE_BASEDIR:-/}
 	[[ -v CCACHE_NODEPEND ]] || export CCACHE_DEPEND=1
+}
+
+# kbuild_linux SRC OBJ LOG: make OBJ/linux from SRC, Kbuild's output in LOG.
+kbuild_linux() {
+	local src=$1 obj=$2 log=$3
+	kbuild_ccache_env
 	gcov_profile_args "$obj/.config"
 	make -C "$src" ARCH=um SUBARCH=x86_64 O="$obj" CC="$(umhmm_cc)" \
 		-j"$(nproc)" "${GCOV_PROFILE_ARGS[@]}" linux >"$log" 2>&1

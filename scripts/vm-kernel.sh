@@ -39,6 +39,7 @@ if [[ ! -f $obj/.config || ! -f $stamp || $(<"$stamp") != "$hash" ]]; then
 	phase_end vm-configure
 fi
 
+kbuild_ccache_env
 gcov_profile_args "$obj/.config"
 log=$obj/build.log
 phase_begin vm-build
