@@ -1190,24 +1190,26 @@ build_suites() {
 	suites_built
 }
 
-# build_kernel_and_suites: build_kernel with build_suites "$SRC" beside it,
-# at the lowest CPU priority. The suites need only the extracted tree
-# (lib/test_hmm_uapi.h), and the kernel's configuration runs Kconfig's
-# compiler probes one at a time: in a fresh clone the suites' build (9 s on
-# two CPUs) fits in the CPU time those leave. When the kernel fails, the
-# suites' build is waited for before the exit, so nothing outlives the run.
+# build_kernel_and_suites: build_kernel, with build_suites "$SRC" beside the
+# kernel's configuration at the lowest CPU priority. The suites need only
+# the extracted tree (lib/test_hmm_uapi.h), and the configuration runs
+# Kconfig's compiler probes one at a time: in a fresh clone the suites'
+# build (9 s on two CPUs) fits in the CPU time those leave. The kernel's
+# build waits for it: beside a build of ccache hits (a second clone) the
+# suites slowed it by more than they took alone.
 build_kernel_and_suites() {
-	local s=$UMHMM_ROOT/scripts log=$RESULTS/tests-build.log pid kernel_ok=1
+	local s=$UMHMM_ROOT/scripts log=$RESULTS/tests-build.log pid configured=1
 	prepare_kernel_tree
 	make_suites "$SRC" nice -n 19 >"$log" 2>&1 &
 	pid=$!
-	bash "$s/configure.sh" "$SRC" && bash "$s/build.sh" "$SRC" || kernel_ok=
+	bash "$s/configure.sh" "$SRC" || configured=
 	if ! wait "$pid"; then
 		tail -n 40 "$log" >&2
 		die "building the test suites failed (log: $log)"
 	fi
 	grep '^phase ' "$log" >&2 || true
-	[[ -n $kernel_ok ]] || exit 1
+	[[ -n $configured ]] || exit 1
+	bash "$s/build.sh" "$SRC" || exit 1
 	suites_built
 }
 
