@@ -292,12 +292,15 @@ cleanup() {
 	if [[ -n ${uml_dir:-} && -n ${umid:-} ]]; then
 		rm -rf -- "${uml_dir:?}/${umid:?}"
 	fi
-	if [[ -n ${watchdog_pid:-} ]]; then
-		kill "$watchdog_pid" 2>/dev/null || true
-	fi
-	if [[ -n ${tail_pid:-} ]]; then
-		kill "$tail_pid" 2>/dev/null || true
-	fi
+	# Every job still running: the watchdog and the console's tail, also
+	# when a signal came before their pid was assigned. An orphaned
+	# watchdog would hold this run's lock until its sleep ended. Both end
+	# on TERM; waiting for them makes run.sh's end theirs.
+	local job
+	for job in $(jobs -p); do
+		kill "$job" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
 	return 0
 }
 trap cleanup EXIT
@@ -402,10 +405,10 @@ done
 
 flag=$results/.timed-out
 (
-	trap 'kill "${s:-}" 2>/dev/null; exit 0' TERM
+	# jobs -p, not $!: a TERM right after the sleep starts finds it too.
+	trap 'kill $(jobs -p) 2>/dev/null; exit 0' TERM
 	sleep "$timeout_s" &
-	s=$!
-	wait "$s"
+	wait "$!"
 	: >"$flag"
 	kill -KILL -- "${uml_group:+-}$uml_pid" 2>/dev/null
 ) &

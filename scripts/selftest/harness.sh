@@ -725,6 +725,11 @@ case_jobs() {
 			mapfile -t left < <(leftovers "$u")
 			((${#left[@]} == 0)) || fail_case "jobs: processes of $u remain after a TERM: ${left[*]}"
 		done
+		# Nor run.sh's own: an orphaned watchdog held the lock.
+		for u in "$r/job1" "$r/job2"; do
+			mapfile -t left < <(processes_with_arg "$u")
+			((${#left[@]} == 0)) || fail_case "jobs: run.sh processes of $u remain after a TERM: ${left[*]}"
+		done
 	fi
 
 	# hmm-tests split over two instances runs the cases one instance runs.
@@ -801,14 +806,24 @@ case_real_lockdep() {
 # Pids of the live processes of the run with umid UMID (a zombie holds
 # nothing and its parent reaps it).
 leftovers() {
-	local umid=$1 q st a
+	processes_with_arg "umid=$1"
+}
+
+# processes_with_arg ARG: the live processes with ARG among their arguments
+# (run.sh, and its subshells such as the timeout's watchdog, have their
+# results dir).
+processes_with_arg() {
+	local arg=$1 q st a
 	local -a argv
 	for q in /proc/[0-9]*; do
 		{ read -r _ _ st _ <"$q/stat"; } 2>/dev/null || continue
 		[[ $st != Z ]] || continue
 		{ mapfile -d "" -t argv <"$q/cmdline"; } 2>/dev/null || continue
 		for a in "${argv[@]}"; do
-			[[ $a == "umid=$umid" ]] && printf '%s\n' "${q#/proc/}"
+			if [[ $a == "$arg" ]]; then
+				printf '%s\n' "${q#/proc/}"
+				break
+			fi
 		done
 	done
 	return 0
@@ -878,6 +893,8 @@ case_interrupted() {
 	umid=$(<"$tmp/r-int/umid")
 	mapfile -t left < <(leftovers "$umid")
 	((${#left[@]} == 0)) || fail_case "interrupted: processes of $umid remain: ${left[*]}"
+	mapfile -t left < <(processes_with_arg "$tmp/r-int")
+	((${#left[@]} == 0)) || fail_case "interrupted: run.sh processes remain: ${left[*]}"
 }
 
 # The kernel build of this build dir copied to build dir B (75 MB: a
