@@ -421,10 +421,8 @@ uml_rc=0
 t1=$(now_us)
 kill "$watchdog_pid" 2>/dev/null || true
 wait "$watchdog_pid" 2>/dev/null || true
-watchdog_pid=
 if [[ -n ${tail_pid:-} ]]; then
 	wait "$tail_pid" 2>/dev/null || true
-	tail_pid=
 fi
 
 # UML helpers are not our children: wait a moment for them to go, then
