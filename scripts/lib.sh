@@ -1128,17 +1128,18 @@ gcov_profile_args() {
 # paths hashed relative to the directory ccache runs in, a second clone or
 # build directory reuses the objects of the first. Instrumented objects
 # embed their .gcda path and still miss, as they must.
-# ccache's depend mode: on a miss ccache takes the object's headers from
-# the dependency file Kbuild has gcc write anyway (-Wp,-MMD), instead of
-# running the preprocessor once more before the compiler. Through an empty
-# cache (a fresh clone) the kernel built in 261 s instead of 327; mm/ and
-# kernel/ alone took 7% longer than without ccache in this mode, 29% in
-# the default one (medians of four builds). Hits are looked up as before,
-# in caches filled in either mode.
-# CCACHE_NODEPEND=1 turns it off.
+# ccache in its default mode, which preprocesses a source on a miss and
+# refuses to cache one whose output holds an assembler .incbin: the file
+# it includes is in no key. ccache 4.7's depend mode (CCACHE_DEPEND, which
+# umhmm set for a while: a fresh clone's build 20% faster) does not look,
+# and served objects whose .incbin'd file had changed: the VM's bzImage
+# booted an older kernel (piggy.S), as UML's vdso.S could. ccache fixed it
+# upstream (depend mode detects .incbin since its pull request 1765). The
+# namespace keeps ours apart from entries that depend mode left in a
+# cache, which its direct mode would still hit.
 kbuild_ccache_env() {
 	export CCACHE_BASEDIR=${CCACHE_BASEDIR:-/}
-	[[ -v CCACHE_NODEPEND ]] || export CCACHE_DEPEND=1
+	export CCACHE_NAMESPACE=${CCACHE_NAMESPACE:-umhmm}
 }
 
 # kbuild_linux SRC OBJ LOG: make OBJ/linux from SRC, Kbuild's output in LOG.

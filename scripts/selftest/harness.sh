@@ -322,6 +322,38 @@ case_bench_vm_input() {
 		env UMHMM_VM_ACCEL=hvf bash "$S/vm-run.sh" "$tmp/r-vm" -- true
 }
 
+# The kernel's builds through ccache (kbuild_ccache_env, umhmm_cc), with
+# what Kbuild passes (-Wp,-MMD): an object that .incbin's a file must
+# follow the file. A cache entry that ccache's depend mode left (the
+# settings before 2026-11-29, here without a namespace) must not be hit
+# either: the VM's piggy.o was, and its bzImage booted an older kernel.
+case_ccache_incbin() {
+	local d=$tmp/incbin got want
+	local -a cc
+	command -v ccache >/dev/null || { skip_case "ccache is not installed: the builds do not use it"; return; }
+	read -r -a cc <<<"$(umhmm_cc)"
+	mkdir -p "$d" || { fail_case "ccache-incbin: cannot create $d"; return; }
+	printf '.section .data\n.globl blob\nblob:\n.incbin "blob.bin"\n' >"$d/blob.S"
+	# compile_blob DATA [ENV...]: blob.o from blob.S with blob.bin holding
+	# DATA, under the ENV given; prints what blob.o holds.
+	compile_blob() {
+		printf '%s' "$1" >"$d/blob.bin"
+		shift
+		(cd "$d" && env "$@" CCACHE_DIR="$d/cache" "${cc[@]}" -Wp,-MMD,.blob.o.d -c -o blob.o blob.S) >"$tmp/out" 2>&1 ||
+			return 1
+		objcopy -O binary -j .data "$d/blob.o" /dev/stdout
+	}
+	got=$(compile_blob one -u CCACHE_NAMESPACE CCACHE_BASEDIR=/ CCACHE_DEPEND=1) ||
+		{ fail_case "ccache-incbin: cannot assemble $d/blob.S: $(<"$tmp/out")"; return; }
+	[[ $got == one ]] || { fail_case "ccache-incbin: blob.o holds '$got', not 'one'"; return; }
+	for want in two three; do
+		got=$( (kbuild_ccache_env && compile_blob "$want")) ||
+			{ fail_case "ccache-incbin: cannot assemble $d/blob.S: $(<"$tmp/out")"; return; }
+		[[ $got == "$want" ]] ||
+			fail_case "ccache-incbin: blob.bin holds '$want', blob.o '$got': ccache served a stale object"
+	done
+}
+
 uml_kernel() {
 	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
 		printf '%s\n' "$UMHMM_SELFTEST_KERNEL"
@@ -1043,7 +1075,7 @@ case_unprivileged() {
 	rm -rf "$b3"
 }
 
-all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space bad_fault_around bad_settings patch_refused unknown_tests config_mismatch bench_vm_input job_fails fault_around suite_failure nofork_rerun failure_location test_leaks splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
+all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space bad_fault_around bad_settings patch_refused unknown_tests config_mismatch bench_vm_input ccache_incbin job_fails fault_around suite_failure nofork_rerun failure_location test_leaks splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
