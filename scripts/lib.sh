@@ -1361,37 +1361,6 @@ hmm_tests_options() {
 
 # --- Benchmarks --------------------------------------------------------------
 
-# bench_edit SRC N: edit SRC/mm/migrate_device.c for loop run N of make
-# bench or make bench-vm, as a developer would: a comment line of its own
-# at the end, so that the rebuild compiles the file. A touch is a ccache
-# hit: the loops of the first fifteen sittings measured that. The first
-# call keeps the text, without the lines an earlier bench killed midway
-# left; bench_edit_undo writes it back.
-BENCH_EDIT_FILE=
-BENCH_EDIT_ORIG=
-bench_edit() {
-	local f=$1/mm/migrate_device.c
-	if [[ -z $BENCH_EDIT_FILE ]]; then
-		BENCH_EDIT_ORIG=$BUILD_DIR/.bench-edit-migrate_device.c
-		sed '/^\/\* umhmm bench edit [^*]* \*\/$/d' "$f" >"$BENCH_EDIT_ORIG" ||
-			die "cannot keep a copy of $f in $BENCH_EDIT_ORIG"
-		BENCH_EDIT_FILE=$f
-	fi
-	{ cat -- "$BENCH_EDIT_ORIG" && printf '/* umhmm bench edit %s-%s */\n' "$$" "$2"; } >"$f" ||
-		die "cannot edit $f"
-}
-
-# bench_edit_undo: the text bench_edit found, with a new modification time:
-# the next build compiles it again (a ccache hit), not the object of the
-# last edit.
-bench_edit_undo() {
-	[[ -n $BENCH_EDIT_FILE ]] || return 0
-	cat -- "$BENCH_EDIT_ORIG" >"$BENCH_EDIT_FILE" ||
-		die "cannot restore $BENCH_EDIT_FILE: its text is in $BENCH_EDIT_ORIG"
-	rm -f -- "$BENCH_EDIT_ORIG"
-	BENCH_EDIT_FILE=
-}
-
 # bench_summary SAMPLES: "measure median min max runs" (tab separated) for
 # every measure of SAMPLES ("measure<TAB>seconds" lines), in the order
 # first sampled.
