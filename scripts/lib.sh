@@ -1127,9 +1127,10 @@ gcov_profile_args() {
 # BUILD_DIR/vm, series-<flavor>/tree beside series-<flavor>/obj): with
 # paths hashed relative to the directory ccache runs in, a second clone or
 # build directory reuses the objects of the first. The objects built with
-# gcov (coverage/files.list) are never cached: ccache 4.7 refuses their
-# flags ("unsupported compiler option"), so every build that needs them
-# compiles them, the loop of make bench too.
+# gcov (coverage/files.list) are never cached: ccache 4.7 refuses the
+# -fprofile-update=prefer-atomic that Kbuild adds to gcov's flags
+# ("unsupported compiler option"), so every build that needs them compiles
+# them, the loop of make bench too.
 # ccache in its default mode, which preprocesses a source on a miss and
 # refuses to cache one whose output holds an assembler .incbin: the file
 # it includes is in no key. ccache 4.7's depend mode (CCACHE_DEPEND, which
