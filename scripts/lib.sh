@@ -1131,18 +1131,20 @@ gcov_profile_args() {
 # -fprofile-update=prefer-atomic that Kbuild adds to gcov's flags
 # ("unsupported compiler option"), so every build that needs them compiles
 # them, the loop of make bench too.
-# ccache in its default mode, which preprocesses a source on a miss and
-# refuses to cache one whose output holds an assembler .incbin: the file
-# it includes is in no key. ccache 4.7's depend mode (CCACHE_DEPEND, which
-# umhmm set for a while: a fresh clone's build 20% faster) does not look,
-# and served objects whose .incbin'd file had changed: the VM's bzImage
-# booted an older kernel (piggy.S), as UML's vdso.S could. ccache fixed it
-# upstream (depend mode detects .incbin since its pull request 1765). The
-# namespace keeps ours apart from entries that depend mode left in a
-# cache, which its direct mode would still hit.
+# ccache's default mode preprocesses a source on a miss and refuses to
+# cache one whose output holds an assembler .incbin, as the file it
+# includes is in no key. ccache 4.7's depend mode does not look: it served
+# objects whose .incbin'd file had changed, and the VM's bzImage booted an
+# older kernel (piggy.S); UML's vdso.S is exposed too. So depend mode is
+# off here whatever the user's environment or ccache.conf asks for (ccache
+# fixed it upstream after 4.7, in its pull request 1765). The namespace
+# keeps ours apart from entries that depend mode left in a cache (umhmm
+# set it for a while), which the direct mode would still hit.
 kbuild_ccache_env() {
 	export CCACHE_BASEDIR=${CCACHE_BASEDIR:-/}
 	export CCACHE_NAMESPACE=${CCACHE_NAMESPACE:-umhmm}
+	unset CCACHE_DEPEND
+	export CCACHE_NODEPEND=1
 }
 
 # kbuild_linux SRC OBJ LOG: make OBJ/linux from SRC, Kbuild's output in LOG.
