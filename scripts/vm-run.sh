@@ -139,9 +139,12 @@ pack_list() {
 }
 mapfile -t packed < <(pack_list)
 
+# The archive is remade when any file in it changed: its size, inode and
+# times to the nanosecond (whole seconds would miss a binary rebuilt
+# within the second of its last build with the same size).
 key=$({
 	for f in "${packed[@]}"; do
-		stat -c '%n %s %Y' "$f"
+		stat -c '%n %s %i %.9Y %.9Z' "$f"
 	done
 } | sha256sum)
 key=${key%% *}
