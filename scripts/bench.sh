@@ -14,6 +14,12 @@
 #   hmm-tests  upstream's hmm-tests alone, inside UML (split over JOBS
 #              instances, as make selftests does)
 #   hmm-tests-1uml  the same in one UML instance (JOBS=1)
+#   cpus-rebuild, cpus-uml, cpus-coverage  how many of the host's CPUs
+#              the loop's build, UML and coverage phases kept busy on
+#              average (/proc/stat, the whole machine): below the CPU
+#              count, part of the phase ran on one CPU while the others
+#              waited (the top Makefile's probes and the link of the
+#              rebuild are serial)
 #   cold       BENCH_COLD=1 only: make clean of the kernel objects and a
 #              full build without ccache (configure and build), wall time
 #   cold-cpu   the CPU seconds (user + system) of that build: the wall
@@ -89,6 +95,15 @@ phase_of() {
 		"$(step_results "$last_step")/phases.tsv"
 }
 
+# sample_cpus NAME PHASE: the CPUs PHASE kept busy in the last step, as
+# NAME, when its phases.tsv has the figure (phase_end).
+sample_cpus() {
+	local v
+	v=$(awk -F'\t' -v p="$2" '$1 == p { v = $3 } END { print v }' \
+		"$(step_results "$last_step")/phases.tsv")
+	[[ -z $v ]] || sample "$1" "$v"
+}
+
 sample() {
 	printf '%s\t%s\n' "$1" "$2" >>"$samples"
 }
@@ -127,6 +142,9 @@ for ((i = 1; i <= runs; i++)); do
 	sample boot-to-init "$(awk -F'\t' '$1 == "boot-to-init" { print $2 }' "$boot_log")"
 	sample suites "$(phase_of tests)"
 	sample coverage "$(phase_of coverage)"
+	sample_cpus cpus-rebuild build
+	sample_cpus cpus-uml uml
+	sample_cpus cpus-coverage coverage
 
 	step "$s/selftests.sh" >/dev/null 2>&1 || die "make selftests failed during the benchmark (run $i)"
 	sample hmm-tests "$(phase_of selftests)"
@@ -183,6 +201,10 @@ bench_summary "$samples" >"$bench_out/bench.tsv"
 					printf "%-15s %9d %8d %8d %5d\n", f[1], f[2], f[3], f[4], f[5]
 					continue
 				}
+				if (f[1] ~ /^cpus-/) {
+					printf "%-15s %9.2f %8.2f %8.2f %5d\n", f[1], f[2], f[3], f[4], f[5]
+					continue
+				}
 				fmt = (f[2] < 1) ? "%-15s %8.3fs %7.3fs %7.3fs %5d" : "%-15s %8.1fs %7.1fs %7.1fs %5d"
 				printf fmt, f[1], f[2], f[3], f[4], f[5]
 				if ((f[1] in part) && med["loop"] > 0)
@@ -214,8 +236,9 @@ info "results: $bench_out"
 
 # A small picture of the same table: medians with min..max bars.
 if command -v gnuplot >/dev/null; then
-	# Seconds only: the context switch and object counts are no time.
-	awk -F'\t' '$1 !~ /^ctxsw|^cold-objects$/ { print n++, $1, $2, $3, $4 }' "$bench_out/bench.tsv" >"$bench_out/bench.dat"
+	# Seconds only: the context switch and object counts and the CPUs busy
+	# are no time.
+	awk -F'\t' '$1 !~ /^ctxsw|^cold-objects$|^cpus-/ { print n++, $1, $2, $3, $4 }' "$bench_out/bench.tsv" >"$bench_out/bench.dat"
 	gnuplot <<-GNUPLOT || info "gnuplot failed: no bench.png"
 		set terminal pngcairo size 720,400 noenhanced
 		set output "$bench_out/bench.png"

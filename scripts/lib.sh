@@ -140,30 +140,60 @@ fmt_ms() {
 	printf '%d.%03d' "$((us / 1000000))" "$((us % 1000000 / 1000))"
 }
 
-# Record a phase that was timed elsewhere (e.g. inside UML).
+# Record a phase that was timed elsewhere (e.g. inside UML). CPUS, when
+# given, is how many of the host's CPUs the phase kept busy on average: a
+# third column of PHASE_LOG.
 phase_record() {
-	local name=$1 seconds=$2
+	local name=$1 seconds=$2 cpus=${3:-}
 	printf 'phase %s: %s s\n' "$name" "$seconds" >&2
 	if [[ -n ${PHASE_LOG:-} ]]; then
-		printf '%s\t%s\n' "$name" "$seconds" >>"$PHASE_LOG"
+		printf '%s\t%s%s\n' "$name" "$seconds" "${cpus:+$'\t'$cpus}" >>"$PHASE_LOG"
 	fi
 }
 
-declare -A _UMHMM_PHASE_T0=()
+# host_cpu_ticks: HOST_CPU_BUSY and HOST_CPU_ALL, the clock ticks the host's
+# CPUs have spent busy (user, system, interrupts) and in all since boot,
+# and HOST_CPUS, how many CPUs they count: /proc/stat, read by builtins.
+host_cpu_ticks() {
+	local name user nice system idle iowait irq softirq steal _
+	HOST_CPUS=0 HOST_CPU_BUSY=0 HOST_CPU_ALL=0
+	while read -r name user nice system idle iowait irq softirq steal _; do
+		case $name in
+		cpu)
+			HOST_CPU_BUSY=$((user + nice + system + irq + softirq))
+			HOST_CPU_ALL=$((HOST_CPU_BUSY + idle + iowait + steal))
+			;;
+		cpu[0-9]*) HOST_CPUS=$((HOST_CPUS + 1)) ;;
+		*) break ;;
+		esac
+	done 2>/dev/null </proc/stat || true
+}
+
+declare -A _UMHMM_PHASE_T0=() _UMHMM_PHASE_CPU0=()
 _UMHMM_PHASE_LAST=
 
 phase_begin() {
+	host_cpu_ticks
+	_UMHMM_PHASE_CPU0[$1]="$HOST_CPU_BUSY $HOST_CPU_ALL"
 	_UMHMM_PHASE_T0[$1]=$(now_us)
 	_UMHMM_PHASE_LAST=$1
 }
 
-# phase_end [NAME]: NAME defaults to the last phase begun.
+# phase_end [NAME]: NAME defaults to the last phase begun. Records how
+# many CPUs the phase kept busy too ("1.02": one CPU worked, the others
+# mostly waited), unless it was too short for the clock ticks to tell.
 phase_end() {
-	local name=${1:-$_UMHMM_PHASE_LAST} t1
+	local name=${1:-$_UMHMM_PHASE_LAST} t1 busy0 all0 cpus='' c
 	[[ -n ${_UMHMM_PHASE_T0[$name]:-} ]] || die "phase_end: phase '$name' was never begun"
 	t1=$(now_us)
-	phase_record "$name" "$(fmt_seconds "$((t1 - _UMHMM_PHASE_T0[$name]))")"
-	unset "_UMHMM_PHASE_T0[$name]"
+	host_cpu_ticks
+	read -r busy0 all0 <<<"${_UMHMM_PHASE_CPU0[$name]}"
+	if ((HOST_CPU_ALL - all0 >= 10 * HOST_CPUS && HOST_CPUS > 0)); then
+		c=$((HOST_CPUS * (HOST_CPU_BUSY - busy0) * 100 / (HOST_CPU_ALL - all0)))
+		printf -v cpus '%d.%02d' "$((c / 100))" "$((c % 100))"
+	fi
+	phase_record "$name" "$(fmt_seconds "$((t1 - _UMHMM_PHASE_T0[$name]))")" "$cpus"
+	unset "_UMHMM_PHASE_T0[$name]" "_UMHMM_PHASE_CPU0[$name]"
 }
 
 # lock [NAME]: hold $BUILD_DIR/.lock-NAME (default: FLAVOR and KTAG, which
@@ -552,7 +582,7 @@ step_results() {
 print_phases() {
 	local name secs parts=()
 	[[ -s ${PHASE_LOG:-} ]] || return 0
-	while IFS=$'\t' read -r name secs; do
+	while IFS=$'\t' read -r name secs _; do
 		parts+=("$name $secs s")
 	done <"$PHASE_LOG"
 	local IFS=,
