@@ -357,6 +357,34 @@ case_ccache_incbin() {
 	done
 }
 
+# phase_end records how many CPUs a phase kept busy (make bench's cpus-*
+# rows): a phase that spins one CPU for 0.3 s gets a figure of at least
+# half a CPU and at most the machine's; one too short for the clock ticks
+# to tell gets none, and print_phases shows the seconds either way.
+case_phase_cpus() {
+	local log=$tmp/phases.tsv name secs cpus extra
+	(
+		PHASE_LOG=$log
+		phase_begin spin
+		end=$(($(now_us) + 300000))
+		while (($(now_us) < end)); do :; done
+		phase_end
+		phase_begin short
+		phase_end
+		print_phases
+	) >"$tmp/out" 2>/dev/null || { fail_case "phase-cpus: the phases failed"; return; }
+	IFS=$'\t' read -r name secs cpus extra <"$log"
+	if [[ $name != spin || ! $cpus =~ ^[0-9]+\.[0-9][0-9]$ || -n $extra ]]; then
+		fail_case "phase-cpus: spin's line is '$(head -n 1 "$log")', wanted name, seconds and CPUs"
+	elif ((10#${cpus/./} < 50 || 10#${cpus/./} > $(nproc) * 100)); then
+		fail_case "phase-cpus: a phase spinning one CPU kept $cpus CPUs busy"
+	fi
+	[[ $(sed -n 2p "$log") =~ ^short$'\t'[0-9.]+$ ]] ||
+		fail_case "phase-cpus: the short phase's line is '$(sed -n 2p "$log")', wanted no CPU figure"
+	grep -qE '^phases: spin [0-9.]+ s, short [0-9.]+ s$' "$tmp/out" ||
+		fail_case "phase-cpus: print_phases printed '$(<"$tmp/out")'"
+}
+
 uml_kernel() {
 	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
 		printf '%s\n' "$UMHMM_SELFTEST_KERNEL"
@@ -1078,7 +1106,7 @@ case_unprivileged() {
 	rm -rf "$b3"
 }
 
-all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space bad_fault_around bad_settings patch_refused unknown_tests config_mismatch bench_vm_input ccache_incbin job_fails fault_around suite_failure nofork_rerun failure_location test_leaks splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
+all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space bad_fault_around bad_settings patch_refused unknown_tests config_mismatch bench_vm_input ccache_incbin phase_cpus job_fails fault_around suite_failure nofork_rerun failure_location test_leaks splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
