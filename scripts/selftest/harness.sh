@@ -359,7 +359,8 @@ case_ccache_incbin() {
 
 # phase_end records how many CPUs a phase kept busy (make bench's cpus-*
 # rows): a phase that spins one CPU for 0.3 s gets a figure of at least
-# half a CPU and at most the machine's; one too short for the clock ticks
+# half a CPU and at most the machine's count (/proc/stat's, not nproc's:
+# the figure is the whole machine's); one too short for the clock ticks
 # to tell gets none, and print_phases shows the seconds either way.
 case_phase_cpus() {
 	local log=$tmp/phases.tsv name secs cpus extra
@@ -376,7 +377,7 @@ case_phase_cpus() {
 	IFS=$'\t' read -r name secs cpus extra <"$log"
 	if [[ $name != spin || ! $cpus =~ ^[0-9]+\.[0-9][0-9]$ || -n $extra ]]; then
 		fail_case "phase-cpus: spin's line is '$(head -n 1 "$log")', wanted name, seconds and CPUs"
-	elif ((10#${cpus/./} < 50 || 10#${cpus/./} > $(nproc) * 100)); then
+	elif host_cpu_ticks && ((10#${cpus/./} < 50 || 10#${cpus/./} > HOST_CPUS * 100)); then
 		fail_case "phase-cpus: a phase spinning one CPU kept $cpus CPUs busy"
 	fi
 	[[ $(sed -n 2p "$log") =~ ^short$'\t'[0-9.]+$ ]] ||
