@@ -89,9 +89,10 @@ cold_build() {
 	awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.1f\n", u + s }'
 }
 
-# The phases.tsv value of PHASE in the last step's results directory.
+# phase_of PHASE [FIELD]: the phases.tsv value of PHASE in the last step's
+# results directory: its seconds, or FIELD 3, the CPUs it kept busy.
 phase_of() {
-	awk -F'\t' -v p="$1" '$1 == p { v = $2 } END { if (v == "") exit 1; print v }' \
+	awk -F'\t' -v p="$1" -v f="${2:-2}" '$1 == p { v = $f } END { if (v == "") exit 1; print v }' \
 		"$(step_results "$last_step")/phases.tsv"
 }
 
@@ -99,9 +100,9 @@ phase_of() {
 # NAME, when its phases.tsv has the figure (phase_end).
 sample_cpus() {
 	local v
-	v=$(awk -F'\t' -v p="$2" '$1 == p { v = $3 } END { print v }' \
-		"$(step_results "$last_step")/phases.tsv")
-	[[ -z $v ]] || sample "$1" "$v"
+	if v=$(phase_of "$2" 3); then
+		sample "$1" "$v"
+	fi
 }
 
 sample() {
