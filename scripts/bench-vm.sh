@@ -52,11 +52,6 @@ samples=$bench_out/samples.tsv
 sample() {
 	printf '%s\t%s\n' "$1" "$2" >>"$samples"
 }
-# phase_in LOG NAME: the value LOG recorded for phase NAME.
-phase_in() {
-	awk -F'\t' -v p="$2" '$1 == p { v = $2 } END { if (v == "") exit 1; print v }' "$1"
-}
-
 # What make test does before its boot: every stage checks its inputs.
 build_all() {
 	bash "$s/deps.sh" vm || exit 1
@@ -104,16 +99,16 @@ for ((i = 1; i <= runs; i++)); do
 	run_suites "$run/suites" || suites_ok=
 	t1=$(now_us)
 	sample loop "$(fmt_seconds "$((t1 - t0))")"
-	sample rebuild "$(phase_in "$PHASE_LOG" vm-build)"
-	sample boot "$(phase_in "$PHASE_LOG" boot)"
-	sample suites "$(phase_in "$PHASE_LOG" tests)"
-	sample coverage "$(phase_in "$PHASE_LOG" coverage)"
-	sample vm-wall "$(phase_in "$PHASE_LOG" vm-wall)"
+	sample rebuild "$(phase_value "$PHASE_LOG" vm-build)"
+	sample boot "$(phase_value "$PHASE_LOG" boot)"
+	sample suites "$(phase_value "$PHASE_LOG" tests)"
+	sample coverage "$(phase_value "$PHASE_LOG" coverage)"
+	sample vm-wall "$(phase_value "$PHASE_LOG" vm-wall)"
 
 	run_hmm_tests "$run/hmm-tests" || hmm_ok=
 	[[ -s $run/hmm-tests/hmm-tests.tap ]] ||
 		die "hmm-tests wrote no output in the VM (log: $run/hmm-tests.log)"
-	sample hmm-tests "$(phase_in "$PHASE_LOG" selftests)"
+	sample hmm-tests "$(phase_value "$PHASE_LOG" selftests)"
 
 	if [[ ${BENCH_COLD:-0} == 1 ]]; then
 		rm -rf "${BUILD_DIR:?}/vm$KTAG"

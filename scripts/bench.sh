@@ -92,8 +92,7 @@ cold_build() {
 # phase_of PHASE [FIELD]: the phases.tsv value of PHASE in the last step's
 # results directory: its seconds, or FIELD 3, the CPUs it kept busy.
 phase_of() {
-	awk -F'\t' -v p="$1" -v f="${2:-2}" '$1 == p { v = $f } END { if (v == "") exit 1; print v }' \
-		"$(step_results "$last_step")/phases.tsv"
+	phase_value "$(step_results "$last_step")/phases.tsv" "$1" "${2:-2}"
 }
 
 # sample_cpus NAME PHASE: the CPUs PHASE kept busy in the last step, as
@@ -140,7 +139,7 @@ for ((i = 1; i <= runs; i++)); do
 	boot_log=$bench_out/boot-$i.tsv
 	PHASE_LOG=$boot_log bash "$s/run.sh" "$bench_out/boot-$i" -- true >/dev/null 2>&1 ||
 		die "a UML boot failed during the benchmark (run $i)"
-	sample boot-to-init "$(awk -F'\t' '$1 == "boot-to-init" { print $2 }' "$boot_log")"
+	sample boot-to-init "$(phase_value "$boot_log" boot-to-init)"
 	sample suites "$(phase_of tests)"
 	sample coverage "$(phase_of coverage)"
 	sample_cpus cpus-rebuild build

@@ -579,6 +579,13 @@ step_results() {
 	printf '%s\n' "$(<"$1")"
 }
 
+# phase_value FILE PHASE [FIELD]: the last value FILE (a PHASE_LOG) holds
+# for PHASE: its seconds, or with FIELD 3 the CPUs it kept busy. Fails when
+# there is none.
+phase_value() {
+	awk -F'\t' -v p="$2" -v f="${3:-2}" '$1 == p { v = $f } END { if (v == "") exit 1; print v }' "$1"
+}
+
 # One line with every phase of this run, from PHASE_LOG.
 print_phases() {
 	local name secs parts=()

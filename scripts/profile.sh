@@ -44,9 +44,6 @@ guest() {
 	[[ -n $b && -n $e ]] || die "no guest counter $1 in $results"
 	printf '%d\n' "$((e - b))"
 }
-phase() {
-	awk -F'\t' -v p="$1" '$1 == p { v = $2 } END { print v }' "$results/phases.tsv"
-}
 
 task_ms=$(host task-clock)
 ctx=$(host context-switches)
@@ -54,7 +51,7 @@ migr=$(host cpu-migrations)
 hflt=$(host page-faults)
 gflt=$(guest pgfault)
 gctx=$(guest ctxt)
-suites_s=$(phase tests)
+suites_s=$(phase_value "$results/phases.tsv" tests || true)
 
 # Optional: a sampled profile of the host, kernel symbols included where
 # the host lets this user see them.
