@@ -322,6 +322,21 @@ case_bench_vm_input() {
 		env UMHMM_VM_ACCEL=hvf bash "$S/vm-run.sh" "$tmp/r-vm" -- true
 }
 
+# compile_blob DIR DATA [ENV...]: DIR/blob.o from DIR/blob.S, as Kbuild
+# compiles, with DIR/blob.bin holding DATA, under the ENV given and the
+# cache DIR/cache; prints what blob.o holds. The compiler's output goes
+# to $tmp/out.
+compile_blob() {
+	local d=$1 data=$2
+	local -a cc
+	shift 2
+	read -r -a cc <<<"$(umhmm_cc)"
+	printf '%s' "$data" >"$d/blob.bin"
+	(cd "$d" && env "$@" CCACHE_DIR="$d/cache" "${cc[@]}" -Wp,-MMD,.blob.o.d -c -o blob.o blob.S) >"$tmp/out" 2>&1 ||
+		return 1
+	objcopy -O binary -j .data "$d/blob.o" /dev/stdout
+}
+
 # The kernel's builds through ccache (kbuild_ccache_env, umhmm_cc), with
 # what Kbuild passes (-Wp,-MMD): an object that .incbin's a file must
 # follow the file. A cache entry that ccache's depend mode left (the
@@ -331,26 +346,15 @@ case_bench_vm_input() {
 # user's may: the first would store an entry there, the second hit it.
 case_ccache_incbin() {
 	local d=$tmp/incbin got want
-	local -a cc
 	command -v ccache >/dev/null || { skip_case "ccache is not installed: the builds do not use it"; return; }
-	read -r -a cc <<<"$(umhmm_cc)"
 	mkdir -p "$d" || { fail_case "ccache-incbin: cannot create $d"; return; }
 	printf '.section .data\n.globl blob\nblob:\n.incbin "blob.bin"\n' >"$d/blob.S"
-	# compile_blob DATA [ENV...]: blob.o from blob.S with blob.bin holding
-	# DATA, under the ENV given; prints what blob.o holds.
-	compile_blob() {
-		printf '%s' "$1" >"$d/blob.bin"
-		shift
-		(cd "$d" && env "$@" CCACHE_DIR="$d/cache" "${cc[@]}" -Wp,-MMD,.blob.o.d -c -o blob.o blob.S) >"$tmp/out" 2>&1 ||
-			return 1
-		objcopy -O binary -j .data "$d/blob.o" /dev/stdout
-	}
-	got=$(compile_blob one -u CCACHE_NAMESPACE CCACHE_BASEDIR=/ CCACHE_DEPEND=1) ||
+	got=$(compile_blob "$d" one -u CCACHE_NAMESPACE CCACHE_BASEDIR=/ CCACHE_DEPEND=1) ||
 		{ fail_case "ccache-incbin: cannot assemble $d/blob.S: $(<"$tmp/out")"; return; }
 	[[ $got == one ]] || { fail_case "ccache-incbin: blob.o holds '$got', not 'one'"; return; }
 	for want in two three four; do
 		got=$( ([[ $want == two ]] || export CCACHE_DEPEND=1
-			kbuild_ccache_env && compile_blob "$want")) ||
+			kbuild_ccache_env && compile_blob "$d" "$want")) ||
 			{ fail_case "ccache-incbin: cannot assemble $d/blob.S: $(<"$tmp/out")"; return; }
 		[[ $got == "$want" ]] ||
 			fail_case "ccache-incbin: blob.bin holds '$want', blob.o '$got': ccache served a stale object"
