@@ -92,7 +92,7 @@ cold_build() {
 # phase_of PHASE [FIELD]: the phases.tsv value of PHASE in the last step's
 # results directory: its seconds, or FIELD 3, the CPUs it kept busy.
 phase_of() {
-	phase_value "$(step_results "$last_step")/phases.tsv" "$1" "${2:-2}"
+	phase_value "$(step_results "$last_step")/phases.tsv" "$@"
 }
 
 # sample_cpus NAME PHASE: the CPUs PHASE kept busy in the last step, as

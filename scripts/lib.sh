@@ -171,12 +171,12 @@ host_cpu_ticks() {
 
 # A phase begun: its start time (us), then the host's busy and all CPU
 # ticks then.
-declare -A _UMHMM_PHASE_T0=()
+declare -A _UMHMM_PHASE_START=()
 _UMHMM_PHASE_LAST=
 
 phase_begin() {
 	host_cpu_ticks
-	_UMHMM_PHASE_T0[$1]="$(now_us) $HOST_CPU_BUSY $HOST_CPU_ALL"
+	_UMHMM_PHASE_START[$1]="$(now_us) $HOST_CPU_BUSY $HOST_CPU_ALL"
 	_UMHMM_PHASE_LAST=$1
 }
 
@@ -185,16 +185,16 @@ phase_begin() {
 # mostly waited), unless it was too short for the clock ticks to tell.
 phase_end() {
 	local name=${1:-$_UMHMM_PHASE_LAST} t1 t0 busy0 all0 cpus='' c
-	[[ -n ${_UMHMM_PHASE_T0[$name]:-} ]] || die "phase_end: phase '$name' was never begun"
+	[[ -n ${_UMHMM_PHASE_START[$name]:-} ]] || die "phase_end: phase '$name' was never begun"
 	t1=$(now_us)
 	host_cpu_ticks
-	read -r t0 busy0 all0 <<<"${_UMHMM_PHASE_T0[$name]}"
+	read -r t0 busy0 all0 <<<"${_UMHMM_PHASE_START[$name]}"
 	if ((HOST_CPU_ALL - all0 >= 10 * HOST_CPUS && HOST_CPUS > 0)); then
 		c=$((HOST_CPUS * (HOST_CPU_BUSY - busy0) * 100 / (HOST_CPU_ALL - all0)))
 		printf -v cpus '%d.%02d' "$((c / 100))" "$((c % 100))"
 	fi
 	phase_record "$name" "$(fmt_seconds "$((t1 - t0))")" "$cpus"
-	unset "_UMHMM_PHASE_T0[$name]"
+	unset "_UMHMM_PHASE_START[$name]"
 }
 
 # lock [NAME]: hold $BUILD_DIR/.lock-NAME (default: FLAVOR and KTAG, which
