@@ -45,6 +45,8 @@ runs=${BENCH_RUNS:-5}
 # make test would refuse these too, but below its messages go to
 # /dev/null.
 check_settings UMHMM_TIMEOUT JOBS TESTS SELFTESTS_MIN_PASS "${RUN_SETTINGS[@]}"
+[[ ${KERNEL_BUILD:-yes} == yes ]] ||
+	die "KERNEL_BUILD=$KERNEL_BUILD: make bench times the kernel's rebuild, unset KERNEL_BUILD"
 s=$UMHMM_ROOT/scripts
 bash "$s/deps.sh" bench || exit 1
 # No other run of this flavor may rebuild (or, for the cold build, delete)

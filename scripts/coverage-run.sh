@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # make test and make selftests check these too, but the second only after
 # the first has built and run.
-check_settings UMHMM_TIMEOUT JOBS TESTS SELFTESTS_MIN_PASS "${RUN_SETTINGS[@]}"
+check_settings KERNEL_BUILD UMHMM_TIMEOUT JOBS TESTS SELFTESTS_MIN_PASS "${RUN_SETTINGS[@]}"
 
 s=$UMHMM_ROOT/scripts
 # Both steps and the report share the kernel objects: no other run of this

@@ -17,7 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 max_steps=${FAULTSWEEP_MAX_STEPS:-2000}
 [[ $max_steps =~ ^[1-9][0-9]*$ ]] || die "FAULTSWEEP_MAX_STEPS=$max_steps is not a positive number"
-check_settings UMHMM_TIMEOUT "${RUN_SETTINGS[@]}"
+check_settings KERNEL_BUILD UMHMM_TIMEOUT "${RUN_SETTINGS[@]}"
 
 lock "$FLAVOR$KTAG"
 new_run

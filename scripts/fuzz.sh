@@ -11,7 +11,7 @@ iterations=${FUZZ_ITERATIONS:-100000}
 seed=${FUZZ_SEED:-1}
 [[ $iterations =~ ^[0-9]+$ && $seed =~ ^[0-9]+$ ]] ||
 	die "FUZZ_ITERATIONS and FUZZ_SEED must be numbers"
-check_settings UMHMM_TIMEOUT "${RUN_SETTINGS[@]}"
+check_settings KERNEL_BUILD UMHMM_TIMEOUT "${RUN_SETTINGS[@]}"
 
 lock "$FLAVOR$KTAG"
 new_run

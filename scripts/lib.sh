@@ -414,6 +414,12 @@ check_settings() {
 			[[ $val == auto || $val == on || $val == off ]] ||
 				die "UMHMM_HUGE_PHYSMEM=$val is not auto, on or off: unset it for auto"
 			;;
+		KERNEL_BUILD)
+			[[ $val == yes || $val == no ]] ||
+				die "KERNEL_BUILD=$val is not yes or no: set KERNEL_BUILD=no to run on the kernel built last, or unset it"
+			[[ $val == yes || -x $KOBJ/linux ]] ||
+				die "KERNEL_BUILD=no: there is no $FLAVOR kernel in $KOBJ yet: run once without KERNEL_BUILD to build it"
+			;;
 		UMHMM_FAULT_AROUND_BYTES)
 			if [[ ! $val =~ ^[1-9][0-9]{0,6}$ ]] || ((val > 2097152)); then
 				die "UMHMM_FAULT_AROUND_BYTES=$val is not a size in bytes up to 2097152 (empty: the kernel's default)"
@@ -542,12 +548,35 @@ new_run() {
 }
 
 # build_kernel: prepare_kernel_tree, then configure and build: each stage
-# skips itself when its inputs did not change. Sets SRC.
+# skips itself when its inputs did not change. Sets SRC. KERNEL_BUILD=no
+# skips both (use_built_kernel).
 build_kernel() {
 	local s=$UMHMM_ROOT/scripts
 	prepare_kernel_tree
+	if [[ ${KERNEL_BUILD:-yes} == no ]]; then
+		use_built_kernel
+		return 0
+	fi
 	bash "$s/configure.sh" "$SRC" || exit 1
 	bash "$s/build.sh" "$SRC" || exit 1
+}
+
+# use_built_kernel: KERNEL_BUILD=no, as kunit.py's exec: run on $KOBJ/linux
+# as the last build left it, without Kbuild, whose walk of the tree costs 6
+# to 9 s here even when nothing changed (How fast). For a change to the
+# tests alone: the suites are still rebuilt. Edits to the kernel tree are
+# not looked for, as finding them is that walk; umhmm's own inputs to the
+# kernel (the series, the driver, the fragments, the measured files) are,
+# and a line names those newer than the kernel. check_settings has made
+# sure there is a kernel.
+use_built_kernel() {
+	local -a newer=()
+	mapfile -t newer < <(find "$(series_dir "$SRC")" "$UMHMM_ROOT/src/driver" \
+		"$UMHMM_ROOT/uml/configs" "$UMHMM_ROOT/coverage/files.list" \
+		-type f -newer "$KOBJ/linux" 2>/dev/null)
+	info "KERNEL_BUILD=no: running $KOBJ/linux, built $(date -r "$KOBJ/linux" '+%F %T')"
+	((${#newer[@]} == 0)) ||
+		info "KERNEL_BUILD=no: newer than this kernel, which a build would take in: ${newer[*]#"$UMHMM_ROOT"/}"
 }
 
 # Create $BUILD_DIR/results/<run-id>, point "latest" at it, set RESULTS and
@@ -1244,6 +1273,11 @@ build_suites() {
 build_kernel_and_suites() {
 	local s=$UMHMM_ROOT/scripts log=$RESULTS/tests-build.log pid configured=1
 	prepare_kernel_tree
+	if [[ ${KERNEL_BUILD:-yes} == no ]]; then
+		use_built_kernel
+		build_suites "$SRC"
+		return 0
+	fi
 	make_suites "$SRC" nice -n 19 >"$log" 2>&1 &
 	pid=$!
 	bash "$s/configure.sh" "$SRC" || configured=

@@ -13,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # One UML instance: the guest counters and perf see the whole run.
 export JOBS=1
-check_settings UMHMM_TIMEOUT TESTS "${RUN_SETTINGS[@]}"
+check_settings KERNEL_BUILD UMHMM_TIMEOUT TESTS "${RUN_SETTINGS[@]}"
 s=$UMHMM_ROOT/scripts
 bash "$s/deps.sh" profile || exit 1
 command -v perf >/dev/null || die "perf is missing although linux-perf is installed: is this Debian?"

@@ -17,7 +17,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # A wrong setting costs one line here, not a kernel build first.
-check_settings UMHMM_TIMEOUT JOBS SELFTESTS_MIN_PASS "${RUN_SETTINGS[@]}"
+check_settings KERNEL_BUILD UMHMM_TIMEOUT JOBS SELFTESTS_MIN_PASS "${RUN_SETTINGS[@]}"
 
 lock "$FLAVOR$KTAG"
 new_run

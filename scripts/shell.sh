@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ -t 0 ]] || die "make shell needs a terminal on standard input"
-check_settings "${RUN_SETTINGS[@]}"
+check_settings KERNEL_BUILD "${RUN_SETTINGS[@]}"
 build_kernel
 new_results_dir
 info "results: $RESULTS (exit the shell to power off)"

@@ -12,7 +12,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # A wrong setting costs one line here, not a kernel build first.
-check_settings UMHMM_TIMEOUT JOBS TESTS "${RUN_SETTINGS[@]}"
+check_settings KERNEL_BUILD UMHMM_TIMEOUT JOBS TESTS "${RUN_SETTINGS[@]}"
 jobs=$(instance_count)
 timeout_s=${UMHMM_TIMEOUT:-300}
 

@@ -12,6 +12,8 @@ S=$UMHMM_ROOT/scripts
 # One UML instance per run, so each case finds its run's console and TAP
 # where it looks; the jobs case asks for JOBS=2 itself.
 export JOBS=1
+# The cases that want KERNEL_BUILD set it themselves.
+unset KERNEL_BUILD
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/umhmm-selftest.XXXXXX")
 
 # A Ctrl-C or a failure midway must leave nothing behind. Background runs
@@ -271,6 +273,10 @@ case_bad_settings() {
 		env UMHMM_CPU=4096 BUILD_DIR="$b" bash "$S/test.sh"
 	expect_fail bad-huge-physmem "^selftests.sh: UMHMM_HUGE_PHYSMEM=yes is not auto, on or off: unset it for auto$" \
 		env UMHMM_HUGE_PHYSMEM=yes BUILD_DIR="$b" bash "$S/selftests.sh"
+	expect_fail bad-kernel-build "^test.sh: KERNEL_BUILD=maybe is not yes or no: set KERNEL_BUILD=no to run on the kernel built last, or unset it$" \
+		env KERNEL_BUILD=maybe BUILD_DIR="$b" bash "$S/test.sh"
+	expect_fail kernel-build-no-kernel "^selftests.sh: KERNEL_BUILD=no: there is no $FLAVOR kernel in $b/$FLAVOR$KTAG yet: run once without KERNEL_BUILD to build it$" \
+		env KERNEL_BUILD=no BUILD_DIR="$b" bash "$S/selftests.sh"
 	expect_fail tests-only-commas "^test.sh: TESTS=', ,' names no suite: give names separated by commas, or unset it to run them all$" \
 		env TESTS=", ," BUILD_DIR="$b" bash "$S/test.sh"
 	# make clean judges the directory a BUILD_DIR names, not its spelling
@@ -1041,6 +1047,38 @@ case_concurrent() {
 	rm -rf "$b2"
 }
 
+# KERNEL_BUILD=no runs the suites on the kernel built last without running
+# Kbuild: the kernel and its build log stay as they were and the run has
+# no build phase. A project input newer than the kernel is named (touched
+# here, its time put back after).
+case_kernel_build_no() {
+	local input=$UMHMM_ROOT/coverage/files.list before after rc=0 r
+	if [[ -n ${UMHMM_SELFTEST_KERNEL:-} ]]; then
+		skip_case "needs the umhmm kernel, not UMHMM_SELFTEST_KERNEL"
+		return 0
+	fi
+	uml_kernel >/dev/null
+	before=$(stat -c '%n %.9Y' "$KOBJ/linux" "$KOBJ/build.log")
+	touch -r "$input" "$tmp/input-time"
+	touch "$input"
+	env KERNEL_BUILD=no TESTS=dmirror bash "$S/test.sh" >"$tmp/kb.out" 2>&1 || rc=$?
+	touch -r "$tmp/input-time" "$input"
+	after=$(stat -c '%n %.9Y' "$KOBJ/linux" "$KOBJ/build.log")
+	((rc == 0)) || fail_case "kernel-build-no: make test failed: $(tail -n 5 "$tmp/kb.out")"
+	grep -q ' passed, 0 failed' "$tmp/kb.out" || fail_case "kernel-build-no: no clean summary: $(tail -n 3 "$tmp/kb.out")"
+	[[ $before == "$after" ]] || fail_case "kernel-build-no: Kbuild ran: '$before' became '$after'"
+	grep -qF "test.sh: KERNEL_BUILD=no: running $KOBJ/linux, built " "$tmp/kb.out" ||
+		fail_case "kernel-build-no: no line naming the kernel it ran"
+	grep -qF "newer than this kernel, which a build would take in: coverage/files.list" "$tmp/kb.out" ||
+		fail_case "kernel-build-no: the newer coverage/files.list was not named"
+	r=$(sed -n 's/^test.sh: results: //p' "$tmp/kb.out")
+	if [[ ! -s $r/phases.tsv ]]; then
+		fail_case "kernel-build-no: no phases.tsv in '$r'"
+	elif grep -q '^build'$'\t' "$r/phases.tsv"; then
+		fail_case "kernel-build-no: the run has a build phase"
+	fi
+}
+
 # make test as an unprivileged user. As root (CI) the case creates the
 # user umhmm-test when absent and runs as it with setpriv, in a build dir
 # that user owns (this kernel build copied in, KERNEL_SRC this tree); not
@@ -1111,7 +1149,7 @@ case_unprivileged() {
 	rm -rf "$b3"
 }
 
-all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space bad_fault_around bad_settings patch_refused unknown_tests config_mismatch bench_vm_input ccache_incbin phase_cpus job_fails fault_around suite_failure nofork_rerun failure_location test_leaks splat real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
+all=(unknown_flavor wrong_kernel_src bad_kernel_version download_fails no_space bad_fault_around bad_settings patch_refused unknown_tests config_mismatch bench_vm_input ccache_incbin phase_cpus job_fails fault_around suite_failure nofork_rerun failure_location test_leaks splat kernel_build_no real_warn real_oops real_hang real_kasan real_lockdep repeated_failures timeout interrupted jobs concurrent unprivileged)
 cases=("$@")
 ((${#cases[@]})) || cases=("${all[@]}")
 for c in "${cases[@]}"; do
