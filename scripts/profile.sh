@@ -4,7 +4,8 @@
 # faults of every UML host process) and, where perf_event_paranoid allows,
 # once under `perf record`, then prints one summary: the guest's own page
 # faults and context switches beside the host's, host cost per guest event,
-# and the host symbols that take the time.
+# the host symbols that take the time, and each suite's time and guest page
+# faults.
 #
 # Environment: as make test (TESTS, FLAVOR, BUILD_DIR, KERNEL_SRC).
 set -euo pipefail
@@ -80,6 +81,9 @@ fi
 	printf 'guest context switches       %8d\n' "$gctx"
 	printf 'host switches per guest fault+switch %5.1f\n' \
 		"$(awk -v c="$ctx" -v f="$gflt" -v g="$gctx" 'BEGIN { print (f + g > 0 ? c / (f + g) : 0) }')"
+	printf '\nper suite, longest first: guest clock, guest page faults\n'
+	sort -t $'\t' -k2,2nr "$results/suites.tsv" |
+		awk -F'\t' '{ printf "  %-34s %7.2f s %9s\n", $1, $2, $3 }'
 	printf '\ntop host symbols (perf record, whole run):\n'
 	cat "$symbols"
 } | tee "$out/profile.txt"

@@ -465,6 +465,11 @@ case_suite_failure() {
 		fail_case "suite-failure: the failing suite was not named: $(<"$tmp/out")"
 	grep -q "^ok 1 - good" "$tmp/r-suites/test_good.tap" ||
 		fail_case "suite-failure: no TAP file for the passing suite"
+	# Each suite's time and the guest page faults it took (a shell's exec
+	# takes some): suites.tsv's columns.
+	awk -F'\t' '$1 == "test_good" && $2 ~ /^[0-9]+\.[0-9]+$/ && $3 > 0 { ok = 1 } END { exit !ok }' \
+		"$tmp/r-suites/suite-times.tsv" 2>/dev/null ||
+		fail_case "suite-failure: no time and page faults for test_good: $(cat "$tmp/r-suites/suite-times.tsv" 2>&1)"
 	rm -rf "$d"
 }
 
