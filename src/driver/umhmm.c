@@ -64,7 +64,7 @@ MODULE_PARM_DESC(ndevices, "number of umhmm platform devices (1-8)");
 
 static unsigned int chunk_pages = 1024;
 module_param(chunk_pages, uint, 0444);
-MODULE_PARM_DESC(chunk_pages, "device pages per memory chunk (512-65536)");
+MODULE_PARM_DESC(chunk_pages, "device pages per memory chunk (512-65536, a multiple of 512)");
 
 static_assert(MMU_NOTIFY_UNMAP == UMHMM_EVENT_UNMAP);
 static_assert(MMU_NOTIFY_CLEAR == UMHMM_EVENT_CLEAR);
@@ -364,6 +364,16 @@ static unsigned long umhmm_copy_to_system(struct umhmm_device *udev,
 
 		args->dst[i] = 0;
 		if (!(args->src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		/*
+		 * A page cache or swap cache folio (SELECT_SYSTEM) stays:
+		 * migrate_vma_pages() would move it to a system page without
+		 * its mapping's migrate_folio(), and reach its BUG_ON() for a
+		 * folio under writeback. Only anonymous memory migrates
+		 * (Documentation/mm/hmm.rst); the source is locked here.
+		 */
+		if (spage && !is_zone_device_page(spage) &&
+		    folio_mapping(page_folio(spage)))
 			continue;
 		if (injectable && umhmm_inject(udev, &udev->fail_copy,
 					       &udev->cnt->copy_failures))
@@ -807,6 +817,16 @@ static int umhmm_access(struct umhmm_mirror *mirror, struct umhmm_range *r,
 				copy_highpage(data[idx], page);
 			} else if (pfns[i] & HMM_PFN_WRITE) {
 				copy_highpage(page, data[idx]);
+				/*
+				 * A writable PTE can be clean on a clean
+				 * folio (swapped in by a read fault): only we
+				 * know it changed. Not set_page_dirty_lock():
+				 * page locks nest outside mirror->lock. Held
+				 * with the sequence valid, mirror->lock keeps
+				 * the page mapped, so its mapping stays.
+				 */
+				if (!is_zone_device_page(hmm_pfn_to_page(pfns[i])))
+					folio_mark_dirty(page_folio(page));
 			} else {
 				ret = -EPERM;
 				break;
@@ -1536,6 +1556,14 @@ static bool umhmm_pgmap_gone(struct dev_pagemap *pgmap, int nr_range)
 }
 
 /*
+ * One probe at a time: an UNREACHABLE range is always the same address,
+ * claimed nowhere, and memremap_pages() stores the pgmap before it finds
+ * the range out of reach: a second probe in between would meet the first
+ * one's pgmap and WARN ("Conflicting mapping in same section").
+ */
+static DEFINE_MUTEX(umhmm_pgmap_probe_lock);
+
+/*
  * UMHMM_IOC_PGMAP: memremap_pages() of a throwaway pgmap, its lookups and
  * memunmap_pages(); the device memory is not touched.
  */
@@ -1568,6 +1596,7 @@ static int umhmm_pgmap_probe(struct umhmm_device *udev, struct umhmm_pgmap *p)
 		pgmap->ops = &umhmm_pagemap_ops;
 		pgmap->owner = udev->owner;
 	}
+	mutex_lock(&umhmm_pgmap_probe_lock);
 	for (i = 0; i < p->nr_range; i++) {
 		struct range *range = &pgmap->ranges[i];
 
@@ -1606,6 +1635,7 @@ out:
 	for (i = 0; i < ARRAY_SIZE(res); i++)
 		if (res[i])
 			release_mem_region(res[i]->start, resource_size(res[i]));
+	mutex_unlock(&umhmm_pgmap_probe_lock);
 	kfree(pgmap);
 	return ret;
 }
@@ -2122,8 +2152,10 @@ static int __init umhmm_init(void)
 	unsigned int i;
 	int ret;
 
+	/* A chunk is hot-added whole: a multiple of a subsection. */
 	if (!ndevices || ndevices > UMHMM_MAX_DEVICES ||
-	    chunk_pages < 512 || chunk_pages > 65536) {
+	    chunk_pages < 512 || chunk_pages > 65536 ||
+	    chunk_pages % PAGES_PER_SUBSECTION) {
 		pr_err("umhmm: ndevices=%u chunk_pages=%u out of range\n",
 		       ndevices, chunk_pages);
 		return -EINVAL;

@@ -46,8 +46,9 @@
 #define UMHMM_F_NOFAULT			_BITUL(0)
 /*
  * MIGRATE_*: which pages migrate_vma_setup() selects (default below).
- * MIGRATE_TO_SYS with SELECT_SYSTEM moves system pages to new system pages
- * and gives the holes and zero pages of anonymous mappings a zeroed page.
+ * MIGRATE_TO_SYS with SELECT_SYSTEM moves anonymous system pages to new
+ * system pages (page cache and swap cache pages stay where they are) and
+ * gives the holes and zero pages of anonymous mappings a zeroed page.
  */
 #define UMHMM_F_SELECT_SYSTEM		_BITUL(1)
 #define UMHMM_F_SELECT_DEVICE_PRIVATE	_BITUL(2)

@@ -408,6 +408,17 @@ void assert_states(const unsigned char *state, size_t npages,
 			      what, i, state[i], type);
 }
 
+void assert_perm(const unsigned char *state, size_t npages,
+		 unsigned char perm)
+{
+	size_t i;
+
+	for (i = 0; i < npages; i++)
+		ck_assert_msg((state[i] & (UMHMM_PAGE_READ | UMHMM_PAGE_WRITE)) ==
+			      perm, "page %zu: state 0x%02x, want permission 0x%02x",
+			      i, state[i], perm);
+}
+
 static void store_each_page(unsigned char *buf, size_t npages,
 			    unsigned int seed, checked_access_fn store,
 			    const char *event)

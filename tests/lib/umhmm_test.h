@@ -143,6 +143,9 @@ unsigned char *umhmm_bar_map(int fd, size_t npages, size_t pgoff,
 /* Asserts the type bits of every state byte. */
 void assert_states(const unsigned char *state, size_t npages,
 		   unsigned char type, const char *what);
+/* Asserts the READ and WRITE bits of every state byte: exactly @perm. */
+void assert_perm(const unsigned char *state, size_t npages,
+		 unsigned char perm);
 
 /*
  * A register check around one access (fpstate, gpregs): loads values

@@ -25,7 +25,8 @@
  * as in the original report) no longer reaches the bug.
  * Two more cases run the same pages through successful migrations, back
  * by migrate_vma and by a CPU fault: there __migrate_device_pages() takes
- * the folio out of the swap cache and the data must survive too.
+ * the folio out of the swap cache and the data must survive too. A fourth
+ * has the device write them (the driver must dirty them itself).
  *
  * Swap is a sparse file attached as the UML block device ubda, made a swap
  * area by scripts/uml-init (hostfs and tmpfs cannot hold a swap file).
@@ -34,6 +35,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -211,6 +213,31 @@ START_TEST(test_swapcache_dirty_pte_cpu_fault_back)
 }
 END_TEST
 
+/*
+ * The same clean, writable swap-cache pages written by the device
+ * (UMHMM_IOC_WRITE) instead of the CPU: neither the PTEs nor the folios
+ * know, so the driver must dirty the folios it writes. umhmm did not (nor
+ * does upstream's lib/test_hmm.c), and the second pageout dropped the new
+ * data as clean.
+ */
+START_TEST(test_swapcache_device_write_survives_pageout)
+{
+	size_t size = NPAGES * page_size;
+	unsigned char *data = test_malloc(size);
+	unsigned char *buf;
+
+	SKIP_IF_NO_SWAP();
+	buf = map_swapcached(406);
+	fill_pattern(data, size, 407);
+	ck_assert_uint_eq(umhmm_ok(umhmm_fd[0], UMHMM_IOC_WRITE, buf, NPAGES,
+				   data, 0), NPAGES);
+	ck_assert_msg(page_out(buf) >= NPAGES,
+		      "the pages the device wrote were not written to swap: dropped as clean");
+	ck_assert_pattern(buf, size, 407);
+	free(data);
+}
+END_TEST
+
 static Suite *dirty_bit_swapcache_suite(void)
 {
 	Suite *s = umhmm_suite_create("dirty_bit_swapcache");
@@ -219,6 +246,7 @@ static Suite *dirty_bit_swapcache_suite(void)
 	tcase_add_test(swap, test_swapcache_dirty_pte_survives_failed_migration);
 	tcase_add_test(swap, test_swapcache_dirty_pte_survives_migration);
 	tcase_add_test(swap, test_swapcache_dirty_pte_cpu_fault_back);
+	tcase_add_test(swap, test_swapcache_device_write_survives_pageout);
 	suite_add_tcase(s, swap);
 	return s;
 }
