@@ -120,7 +120,6 @@ static pid_t fork_holder(int fd, unsigned char **bufp, unsigned int seed,
 
 static void release_child(int wfd, pid_t pid)
 {
-
 	ck_assert_int_eq(write(wfd, "g", 1), 1);
 	close(wfd);
 	wait_child_ok(pid);
@@ -206,10 +205,7 @@ START_TEST(test_parent_unbinds)
 	ck_assert_int_eq(unbind_ret, 0);
 	ck_assert_int_eq(rebind_ret, 0);
 	ck_assert_int_eq(bad_parent, -1);
-	{
-
-		wait_child_ok(pid);
-	}
+	wait_child_ok(pid);
 
 	/*
 	 * The old file's device is gone, not the rebound one: it says so and

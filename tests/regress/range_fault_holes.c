@@ -53,7 +53,6 @@ static int in_hole(size_t i)
 	return i >= HOLE_FIRST && i < HOLE_FIRST + HOLE_PAGES;
 }
 
-/* Offset of the first byte that is not c, or -1. */
 /*
  * Checks a NOFAULT read of the whole range: the pages outside the hole
  * carry the pattern, the hole pages nothing (the driver's zeroed buffer).
