@@ -275,6 +275,9 @@ END_TEST
 struct yielder {
 	pthread_barrier_t *start;
 	unsigned int seed;
+	int id;
+	int *last;		/* the id of the thread that last yielded */
+	int others;		/* yields the other thread ran across */
 	int bad;		/* the round a register came back wrong, or -1 */
 };
 
@@ -288,7 +291,10 @@ static void *yield_loop(void *arg)
 	pthread_barrier_wait(y->start);
 	for (i = 0; i < ROUNDS * 4; i++) {
 		vec_fill(&in, y->seed + i);
+		__atomic_store_n(y->last, y->id, __ATOMIC_RELAXED);
 		vec_around(&in, &out, SYS_sched_yield, 0, 0, NULL, 0);
+		if (__atomic_load_n(y->last, __ATOMIC_RELAXED) != y->id)
+			y->others++;
 		if (!vec_equal(&in, &out)) {
 			y->bad = i;
 			break;
@@ -300,9 +306,12 @@ static void *yield_loop(void *arg)
 START_TEST(test_thread_switch)
 {
 	pthread_barrier_t start;
+	int last = -1;
 	struct yielder y[2] = {
-		{ .start = &start, .seed = 1100, .bad = -1 },
-		{ .start = &start, .seed = 1200, .bad = -1 },
+		{ .start = &start, .seed = 1100, .id = 0, .last = &last,
+		  .bad = -1 },
+		{ .start = &start, .seed = 1200, .id = 1, .last = &last,
+		  .bad = -1 },
 	};
 	pthread_t t;
 
@@ -315,6 +324,10 @@ START_TEST(test_thread_switch)
 		      y[0].bad);
 	ck_assert_msg(y[1].bad == -1, "thread 1: registers changed in round %d",
 		      y[1].bad);
+	/* Each thread ran while the other was inside its yield. */
+	ck_assert_msg(y[0].others > 0 && y[1].others > 0,
+		      "no switch between the threads: %d and %d of %d yields",
+		      y[0].others, y[1].others, ROUNDS * 4);
 }
 END_TEST
 
