@@ -566,17 +566,22 @@ build_kernel() {
 # to 9 s here even when nothing changed (How fast). For a change to the
 # tests alone: the suites are still rebuilt. Edits to the kernel tree are
 # not looked for, as finding them is that walk; umhmm's own inputs to the
-# kernel (the series, the driver, the fragments, the measured files) are,
-# and a line names those newer than the kernel. check_settings has made
-# sure there is a kernel.
+# kernel (the series, the driver and its header, this flavor's fragments,
+# the measured files) are, and a line names those newer than the kernel,
+# another a kernel built from another tree. check_settings has made sure
+# there is a kernel.
 use_built_kernel() {
-	local -a newer=()
+	local -a newer=() fragments
+	mapfile -t fragments < <(flavor_fragments)
 	mapfile -t newer < <(find "$(series_dir "$SRC")" "$UMHMM_ROOT/src/driver" \
-		"$UMHMM_ROOT/uml/configs" "$UMHMM_ROOT/coverage/files.list" \
-		-type f -newer "$KOBJ/linux" 2>/dev/null)
+		"$UMHMM_ROOT/src/include" "${fragments[@]}" \
+		"$UMHMM_ROOT/coverage/files.list" -type f -newer "$KOBJ/linux" 2>/dev/null)
 	info "KERNEL_BUILD=no: running $KOBJ/linux, built $(date -r "$KOBJ/linux" '+%F %T')"
 	((${#newer[@]} == 0)) ||
 		info "KERNEL_BUILD=no: newer than this kernel, which a build would take in: ${newer[*]#"$UMHMM_ROOT"/}"
+	# Kbuild's O= directory links the tree it was built from.
+	[[ $KOBJ/source -ef $SRC ]] ||
+		info "KERNEL_BUILD=no: this kernel was built from $(readlink -f "$KOBJ/source"), not $SRC"
 }
 
 # Create $BUILD_DIR/results/<run-id>, point "latest" at it, set RESULTS and

@@ -366,14 +366,16 @@ static unsigned long umhmm_copy_to_system(struct umhmm_device *udev,
 		if (!(args->src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
 		/*
-		 * A page cache or swap cache folio (SELECT_SYSTEM) stays:
-		 * migrate_vma_pages() would move it to a system page without
-		 * its mapping's migrate_folio(), and reach its BUG_ON() for a
-		 * folio under writeback. Only anonymous memory migrates
-		 * (Documentation/mm/hmm.rst); the source is locked here.
+		 * A page cache folio (SELECT_SYSTEM) stays: migrate_vma_pages()
+		 * would move it to a system page without its mapping's
+		 * migrate_folio(). So does a folio under writeback (swap
+		 * cache), which would reach its BUG_ON(). Only anonymous
+		 * memory migrates (Documentation/mm/hmm.rst). The source is
+		 * locked here: no writeback starts.
 		 */
 		if (spage && !is_zone_device_page(spage) &&
-		    folio_mapping(page_folio(spage)))
+		    (!folio_test_anon(page_folio(spage)) ||
+		     folio_test_writeback(page_folio(spage))))
 			continue;
 		if (injectable && umhmm_inject(udev, &udev->fail_copy,
 					       &udev->cnt->copy_failures))
@@ -2156,8 +2158,8 @@ static int __init umhmm_init(void)
 	if (!ndevices || ndevices > UMHMM_MAX_DEVICES ||
 	    chunk_pages < 512 || chunk_pages > 65536 ||
 	    chunk_pages % PAGES_PER_SUBSECTION) {
-		pr_err("umhmm: ndevices=%u chunk_pages=%u out of range\n",
-		       ndevices, chunk_pages);
+		pr_err("umhmm: ndevices=%u (1-%u) or chunk_pages=%u (512-65536, a multiple of 512) out of range\n",
+		       ndevices, UMHMM_MAX_DEVICES, chunk_pages);
 		return -EINVAL;
 	}
 	for (i = 0; i < UMHMM_MAX_DEVICES; i++)

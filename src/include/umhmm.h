@@ -47,8 +47,9 @@
 /*
  * MIGRATE_*: which pages migrate_vma_setup() selects (default below).
  * MIGRATE_TO_SYS with SELECT_SYSTEM moves anonymous system pages to new
- * system pages (page cache and swap cache pages stay where they are) and
- * gives the holes and zero pages of anonymous mappings a zeroed page.
+ * system pages (page cache pages, and pages under writeback, stay where
+ * they are) and gives the holes and zero pages of anonymous mappings a
+ * zeroed page.
  */
 #define UMHMM_F_SELECT_SYSTEM		_BITUL(1)
 #define UMHMM_F_SELECT_DEVICE_PRIVATE	_BITUL(2)

@@ -61,7 +61,8 @@ struct race {
 	int close_fd;
 	long bad[NREADERS];	/* first bad offset seen by each reader */
 	int pages_read;		/* by all readers so far (atomic) */
-	int readers_first;	/* evictors wait for a quarter of the pages read */
+	int readers;		/* how many read */
+	int readers_first;	/* evictors wait for a quarter of their reads */
 };
 
 /* Each evictor reports on its own: one failure cannot hide another. */
@@ -117,7 +118,7 @@ static void *evict_thread(void *arg)
 	pthread_barrier_wait(&race->start);
 	while (race->readers_first &&
 	       __atomic_load_n(&race->pages_read, __ATOMIC_RELAXED) <
-	       NREADERS * NPAGES / 4)
+	       race->readers * NPAGES / 4)
 		sched_yield();
 	if (race->close_fd) {
 		ev->ret = close(race->fd) ? -errno : 0;
@@ -151,6 +152,7 @@ static void run_rounds(int close_fd)
 		race.seed = round;
 		race.fd = fd;
 		race.close_fd = close_fd;
+		race.readers = NREADERS;
 		race.readers_first = round % 2;
 		fill_pattern(buf, size, round);
 		umhmm_stats(fd0, &before);
@@ -266,6 +268,7 @@ START_TEST(test_faults_vs_evict_repeated)
 		race.buf = buf;
 		race.seed = 1000 + round;
 		race.fd = fd0;
+		race.readers = 2;
 		race.readers_first = round % 2;
 		memset(ev, 0, sizeof(ev));
 		fill_pattern(buf, size, race.seed);

@@ -26,7 +26,8 @@
  * Two more cases run the same pages through successful migrations, back
  * by migrate_vma and by a CPU fault: there __migrate_device_pages() takes
  * the folio out of the swap cache and the data must survive too. A fourth
- * has the device write them (the driver must dirty them itself).
+ * has the device write them (the driver must dirty them itself), a fifth
+ * moves them to new system pages (SELECT_SYSTEM).
  *
  * Swap is a sparse file attached as the UML block device ubda, made a swap
  * area by scripts/uml-init (hostfs and tmpfs cannot hold a swap file).
@@ -224,10 +225,14 @@ START_TEST(test_swapcache_device_write_survives_pageout)
 {
 	size_t size = NPAGES * page_size;
 	unsigned char *data = test_malloc(size);
+	unsigned char state[NPAGES];
 	unsigned char *buf;
 
 	SKIP_IF_NO_SWAP();
 	buf = map_swapcached(406);
+	/* Writable already: the WRITE takes no fault that would dirty them. */
+	snapshot(umhmm_fd[0], buf, NPAGES, state);
+	assert_perm(state, NPAGES, UMHMM_PAGE_WRITE);
 	fill_pattern(data, size, 407);
 	ck_assert_uint_eq(umhmm_ok(umhmm_fd[0], UMHMM_IOC_WRITE, buf, NPAGES,
 				   data, 0), NPAGES);
@@ -235,6 +240,36 @@ START_TEST(test_swapcache_device_write_survives_pageout)
 		      "the pages the device wrote were not written to swap: dropped as clean");
 	ck_assert_pattern(buf, size, 407);
 	free(data);
+}
+END_TEST
+
+/*
+ * SELECT_SYSTEM moves the clean swap-cache pages to new system pages: they
+ * are anonymous and, their writes to swap done, not under writeback (the
+ * driver leaves only page cache and writeback pages). The new pages take
+ * the old ones' place in the swap cache, clean: a pageout drops them
+ * without a write, and reading them back from swap gives the data.
+ */
+START_TEST(test_swapcache_pages_to_system)
+{
+	size_t size = NPAGES * page_size;
+	struct umhmm_stats before, after;
+	unsigned char state[NPAGES];
+	unsigned char *buf;
+
+	SKIP_IF_NO_SWAP();
+	buf = map_swapcached(408);
+	umhmm_stats(umhmm_fd[0], &before);
+	ck_assert_uint_eq(umhmm_ok(umhmm_fd[0], UMHMM_IOC_MIGRATE_TO_SYS, buf,
+				   NPAGES, NULL, UMHMM_F_SELECT_SYSTEM), NPAGES);
+	umhmm_stats(umhmm_fd[0], &after);
+	ck_assert_uint_eq(after.migrated_to_system - before.migrated_to_system,
+			  NPAGES);
+	snapshot(umhmm_fd[0], buf, NPAGES, state);
+	assert_states(state, NPAGES, UMHMM_PAGE_SYSTEM, "moved");
+	ck_assert_pattern(buf, size, 408);
+	page_out(buf);
+	ck_assert_pattern(buf, size, 408);
 }
 END_TEST
 
@@ -247,6 +282,7 @@ static Suite *dirty_bit_swapcache_suite(void)
 	tcase_add_test(swap, test_swapcache_dirty_pte_survives_migration);
 	tcase_add_test(swap, test_swapcache_dirty_pte_cpu_fault_back);
 	tcase_add_test(swap, test_swapcache_device_write_survives_pageout);
+	tcase_add_test(swap, test_swapcache_pages_to_system);
 	suite_add_tcase(s, swap);
 	return s;
 }
