@@ -1278,8 +1278,10 @@ build_suites() {
 build_kernel_and_suites() {
 	local s=$UMHMM_ROOT/scripts log=$RESULTS/tests-build.log pid configured=1
 	prepare_kernel_tree
+	# No configuration to build beside: build_kernel runs the kernel
+	# already built, then the suites' build alone.
 	if [[ ${KERNEL_BUILD:-yes} == no ]]; then
-		use_built_kernel
+		build_kernel
 		build_suites "$SRC"
 		return 0
 	fi
