@@ -360,6 +360,7 @@ static unsigned long umhmm_copy_to_system(struct umhmm_device *udev,
 
 	for (i = 0; i < args->npages; i++) {
 		struct page *spage = migrate_pfn_to_page(args->src[i]);
+		struct folio *sfolio;
 		struct page *dpage;
 
 		args->dst[i] = 0;
@@ -373,9 +374,9 @@ static unsigned long umhmm_copy_to_system(struct umhmm_device *udev,
 		 * memory migrates (Documentation/mm/hmm.rst). The source is
 		 * locked here: no writeback starts.
 		 */
-		if (spage && !is_zone_device_page(spage) &&
-		    (!folio_test_anon(page_folio(spage)) ||
-		     folio_test_writeback(page_folio(spage))))
+		sfolio = spage ? page_folio(spage) : NULL;
+		if (sfolio && !folio_is_zone_device(sfolio) &&
+		    (!folio_test_anon(sfolio) || folio_test_writeback(sfolio)))
 			continue;
 		if (injectable && umhmm_inject(udev, &udev->fail_copy,
 					       &udev->cnt->copy_failures))
@@ -805,7 +806,7 @@ static int umhmm_access(struct umhmm_mirror *mirror, struct umhmm_range *r,
 			break;
 		for (i = 0; i < n; i++) {
 			unsigned long idx = ((addr - r->addr) >> PAGE_SHIFT) + i;
-			struct page *page;
+			struct page *mapped, *page;
 
 			if (how == UMHMM_SNAPSHOT) {
 				states[idx] = umhmm_page_state(udev, pfns[i]);
@@ -814,7 +815,8 @@ static int umhmm_access(struct umhmm_mirror *mirror, struct umhmm_range *r,
 			}
 			if (!(pfns[i] & HMM_PFN_VALID))
 				continue;
-			page = umhmm_backing_page(hmm_pfn_to_page(pfns[i]));
+			mapped = hmm_pfn_to_page(pfns[i]);
+			page = umhmm_backing_page(mapped);
 			if (how == UMHMM_READ) {
 				copy_highpage(data[idx], page);
 			} else if (pfns[i] & HMM_PFN_WRITE) {
@@ -827,7 +829,7 @@ static int umhmm_access(struct umhmm_mirror *mirror, struct umhmm_range *r,
 				 * with the sequence valid, mirror->lock keeps
 				 * the page mapped, so its mapping stays.
 				 */
-				if (!is_zone_device_page(hmm_pfn_to_page(pfns[i])))
+				if (!is_zone_device_page(mapped))
 					folio_mark_dirty(page_folio(page));
 			} else {
 				ret = -EPERM;
